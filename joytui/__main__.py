@@ -1,0 +1,3 @@
+from joytui.cli import main
+
+raise SystemExit(main())
