@@ -1,4 +1,4 @@
-"""Fault injection: per-provider knobs, set from the command line or at run time via /__sim__/faults.
+"""Fault injection: per-provider knobs, set on the command line or at run time (/__sim__/faults).
 
 The knobs are applied by :class:`FaultMiddleware` (latency, hang, 500 pages, 429s, truncated
 and mangled JSON) and by the provider modules themselves (refused credentials, SSE drops and

@@ -63,7 +63,9 @@ class InstancesSim:
             if status == "creating":
                 inst.settle_at = now + rng.uniform(*TRANSITION_SECONDS)
 
-    def _new(self, name: str, region: str, status: str, created_at: int, rng_key: object) -> SimInstance:
+    def _new(
+        self, name: str, region: str, status: str, created_at: int, rng_key: object
+    ) -> SimInstance:
         self._serial += 1
         rng = self.ctx.rng("instances", "instance", rng_key)
         ident = "inst_" + "".join(rng.choices("abcdefghijkmnpqrstuvwxyz23456789", k=8))

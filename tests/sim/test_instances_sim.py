@@ -14,14 +14,22 @@ def test_lifecycle(sim_http):
     assert r.status_code == 201
     inst = r.json()
     assert inst["status"] == "creating" and inst["name"] == "my-bot"
-    assert set(inst["health"]) == {"cpu_percent", "memory_mb", "disk_mb", "last_heartbeat", "uptime_secs"}
+    assert set(inst["health"]) == {
+        "cpu_percent",
+        "memory_mb",
+        "disk_mb",
+        "last_heartbeat",
+        "uptime_secs",
+    }
     advance(sim_http, 10)
     assert sim_http.get(f"/api/instances/{inst['id']}", headers=KEY).json()["status"] == "running"
     r = sim_http.post(f"/api/instances/{inst['id']}/pause", headers=KEY)
     assert r.json() == {"status": "paused"}
     r = sim_http.post(f"/api/instances/{inst['id']}/restart", headers=KEY)
     assert r.json() == {"status": "restarted"}
-    assert sim_http.get(f"/api/instances/{inst['id']}", headers=KEY).json()["status"] == "restarting"
+    assert (
+        sim_http.get(f"/api/instances/{inst['id']}", headers=KEY).json()["status"] == "restarting"
+    )
     advance(sim_http, 10)
     health = sim_http.get(f"/api/instances/{inst['id']}/health", headers=KEY).json()
     assert health["uptime_secs"] >= 0 and health["memory_mb"] > 0
