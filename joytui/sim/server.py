@@ -18,6 +18,8 @@ def bind_loopback(port: int = 0) -> socket.socket:
     """A listening-ready TCP socket on 127.0.0.1 (``port`` 0 picks a free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this; without it every answer waits on Nagle + delayed ACK (~40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", port))
     sock.set_inheritable(True)
     return sock

@@ -1,0 +1,294 @@
+"""The command line: ``joytui [demo|sim|list|totals|config ...]`` as DESIGN.md lays it out.
+
+Exit status: 0 on success, 1 when any account failed (the others still print), 2 on bad
+usage or bad config. Errors go to stderr, one line per problem, naming the account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import shlex
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from joytui import __version__
+from joytui.config import (
+    PROVIDERS,
+    ConfigError,
+    SecretError,
+    account_template,
+    config_path,
+    load_config,
+    permission_warning,
+    resolve_account_secrets,
+    write_config,
+)
+
+EXIT_OK, EXIT_ACCOUNT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage: exit 2 with this message."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $JOYTUI_CONFIG or the user dir)"
+    )
+    parser.add_argument("--read-only", action="store_true", help="refuse state-changing actions")
+    parser.add_argument("--theme", metavar="NAME", help="colour theme")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (secrets masked)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every command."""
+    parser = argparse.ArgumentParser(
+        prog="joytui",
+        description="Watch and control compute across Joy, Cockpit, Jamsocket and instances APIs.",
+    )
+    parser.add_argument("--version", action="version", version=f"joytui {__version__}")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sim = sub.add_parser(
+        "sim",
+        help="run the simulator of all four APIs and print a config that points at it",
+        description="Serve a seeded, living fleet behind all four APIs on 127.0.0.1. "
+        "Prints a ready config on stdout (logs go to stderr); Ctrl-C stops it.",
+    )
+    _common(sim)
+    sim.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free one)")
+    sim.add_argument("--seed", type=int, default=7, help="seed of the fleet and its story")
+    sim.add_argument("--machines", type=int, default=40, help="Joy machines in the fleet (1-50000)")
+    sim.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per wall second (0 freezes)"
+    )
+    sim.add_argument(
+        "--faults",
+        metavar="SPEC",
+        action="append",
+        help="e.g. 'joy.error_rate=0.2,cockpit.hang,*.latency_ms=100' (repeatable)",
+    )
+    sim.add_argument(
+        "--token-ttl", type=int, default=3600, help="Cockpit token lifetime in seconds"
+    )
+    sim.add_argument("--no-incidents", action="store_true", help="nothing fails by itself")
+
+    config = sub.add_parser("config", help="write, check or locate the config file")
+    csub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    for name, text in (("path", "print the config path"), ("check", "validate and probe")):
+        _common(csub.add_parser(name, help=text))
+    init = csub.add_parser(
+        "init",
+        help="write a config file (interactive, or from flags)",
+        description="Write a config file with one account, mode 0600. Secrets are best given "
+        "as env:VAR or command:ARGV so they never sit in the file.",
+    )
+    _common(init)
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument("--provider", choices=PROVIDERS)
+    init.add_argument("--name", help="your label for the account")
+    init.add_argument("--base-url", help="the API host root")
+    init.add_argument(
+        "--set", metavar="FIELD=VALUE", action="append", default=[], help="a non-secret field"
+    )
+    init.add_argument(
+        "--secret",
+        metavar="FIELD=SOURCE",
+        action="append",
+        default=[],
+        help="a secret: FIELD=env:VAR, FIELD=command:ARGV or FIELD=literal:VALUE",
+    )
+    init.add_argument("--no-input", action="store_true", help="never prompt; fail if incomplete")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run joytui with ``argv``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except UsageError as exc:
+        print(f"joytui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(
+            f"joytui: internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ACCOUNT_FAILED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "sim":
+        return cmd_sim(args)
+    if args.command == "config":
+        if args.config_command == "path":
+            print(config_path(args.config))
+            return EXIT_OK
+        if args.config_command == "check":
+            return cmd_config_check(args)
+        if args.config_command == "init":
+            return cmd_config_init(args)
+        raise UsageError("config needs an action: init, check or path")
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+# -- sim ----------------------------------------------------------------------------------------
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Serve the simulator in the foreground until interrupted."""
+    from joytui.sim.base import SimOptions
+    from joytui.sim.faults import FaultSpecError
+    from joytui.sim.server import bind_loopback, make_server
+
+    if not 1 <= args.machines <= 50_000:
+        raise UsageError("--machines must be between 1 and 50000")
+    if args.speed < 0:
+        raise UsageError("--speed must be 0 or more")
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    options = SimOptions(
+        seed=args.seed,
+        machines=args.machines,
+        speed=args.speed,
+        token_ttl=args.token_ttl,
+        incidents=not args.no_incidents,
+    )
+    from joytui.sim.app import Simulator
+
+    try:
+        simulator = Simulator(options, faults=",".join(args.faults or []) or None)
+    except FaultSpecError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    try:
+        sock = bind_loopback(args.port)
+    except OSError as exc:
+        raise UsageError(f"--port {args.port}: {exc.strerror}") from None
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    simulator.set_base_url(base_url)
+    sys.stdout.write(simulator.config_toml(base_url))
+    sys.stdout.flush()
+    print(
+        f"joytui sim: serving {base_url} (seed {options.seed}, {options.machines} machines, "
+        f"speed {options.speed:g}); faults at {base_url}/__sim__/faults; Ctrl-C stops",
+        file=sys.stderr,
+    )
+    server = make_server(simulator, sock)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return EXIT_OK
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> tuple[Path, Any]:
+    path = config_path(args.config)
+    config = load_config(path)
+    if warning := permission_warning(path):
+        print(f"warning: {warning}", file=sys.stderr)
+    return path, config
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate the config and resolve every secret; one line per account."""
+    path, config = _load(args)
+    accounts = config.accounts()
+    if not accounts:
+        print(f"{path}: valid, but it lists no accounts", file=sys.stderr)
+        return EXIT_OK
+    failed = 0
+    for provider, account in accounts:
+        try:
+            resolve_account_secrets(provider, account)
+        except SecretError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        print(f"ok     {provider:<10} {account.name}  secrets resolved")
+    return EXIT_ACCOUNT_FAILED if failed else EXIT_OK
+
+
+def _parse_secret(spec: str) -> tuple[str, Any]:
+    field, eq, source = spec.partition("=")
+    kind, colon, value = source.partition(":")
+    if not eq or not colon or kind not in ("env", "command", "literal") or not value:
+        raise UsageError(f"--secret {field or spec}: expected FIELD=env:VAR|command:ARGV|literal:V")
+    if kind == "env":
+        return field, {"env": value}
+    if kind == "command":
+        return field, {"command": shlex.split(value)}
+    return field, value
+
+
+def _prompt(label: str, secret: bool = False) -> str:
+    reader = getpass.getpass if secret else input
+    while True:
+        value = reader(f"{label}: ").strip()
+        if value:
+            return value
+
+
+def cmd_config_init(args: argparse.Namespace) -> int:
+    """Write a config with one account from flags, prompting for what is missing."""
+    path = config_path(args.config)
+    if path.exists() and not args.force:
+        raise UsageError(f"{path}: already exists; pass --force to overwrite it")
+    interactive = not args.no_input and sys.stdin.isatty()
+    provider = args.provider
+    if provider is None:
+        if not interactive:
+            raise UsageError("config init: --provider is required without a terminal")
+        while provider not in PROVIDERS:
+            provider = _prompt(f"provider ({', '.join(PROVIDERS)})")
+    fields: dict[str, Any] = {}
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"--set {item}: expected FIELD=VALUE")
+        fields[key] = value
+    for item in args.secret:
+        key, value = _parse_secret(item)
+        fields[key] = value
+    if args.name:
+        fields["name"] = args.name
+    if args.base_url:
+        fields["base_url"] = args.base_url
+    for field, kind in account_template(provider).items():
+        if field in fields:
+            continue
+        if not interactive:
+            raise UsageError(f"config init: {field} is missing (use --set or --secret)")
+        if kind == "secret":
+            source = _prompt(f"{field} (env:VAR, command:ARGV, or the value itself)", secret=True)
+            fields[field] = (
+                _parse_secret(f"{field}={source}")[1]
+                if source.split(":", 1)[0] in ("env", "command", "literal")
+                else source
+            )
+        else:
+            fields[field] = _prompt(field)
+    data = {"refresh_seconds": 5, "theme": "joy-dark", provider: [fields]}
+    write_config(path, data, force=args.force)
+    print(f"wrote {path} (mode 0600)")
+    return EXIT_OK
