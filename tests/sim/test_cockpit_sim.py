@@ -9,7 +9,9 @@ from tests.conftest import advance, set_faults
 
 
 def login(client: httpx.Client) -> dict:
-    r = client.post("/api/v1/auth/login", json={"username": DEMO_USERNAME, "password": DEMO_PASSWORD})
+    r = client.post(
+        "/api/v1/auth/login", json={"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    )
     assert r.status_code == 200
     return r.json()
 
@@ -21,7 +23,7 @@ def bearer(token: str) -> dict:
 def test_login_returns_a_signed_jwt_with_exp(sim_http):
     tokens = login(sim_http)
     assert tokens["expires_in"] == 3600 and tokens["refresh_token"]
-    header, claims, _sig = tokens["token"].split(".")
+    _header, claims, _sig = tokens["token"].split(".")
     claims = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
     assert claims["exp"] - claims["iat"] == 3600
 
@@ -80,7 +82,9 @@ def test_hosts_and_vms_shapes(sim_http):
 
 
 def running_vm(client, auth):
-    return next(v for v in client.get("/api/v1/vms", headers=auth).json()["vms"] if v["status"] == "running")
+    return next(
+        v for v in client.get("/api/v1/vms", headers=auth).json()["vms"] if v["status"] == "running"
+    )
 
 
 def test_power_actions_follow_state(sim_http):
@@ -99,7 +103,10 @@ def test_power_actions_follow_state(sim_http):
     assert sim_http.get(f"/api/v1/vms/{vm['id']}", headers=auth).json()["status"] == "running"
     r = sim_http.post(f"/api/v1/vms/{vm['id']}/action", json={"action": "explode"}, headers=auth)
     assert r.status_code == 400
-    assert sim_http.post("/api/v1/vms/nope/action", json={"action": "start"}, headers=auth).status_code == 404
+    assert (
+        sim_http.post("/api/v1/vms/nope/action", json={"action": "start"}, headers=auth).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize("copy_storage,seconds", [("none", 6), ("inc", 15), ("all", 30)])
@@ -125,7 +132,9 @@ def test_migration_passes_through_migrating_and_moves_host(sim_http, copy_storag
     advance(sim_http, 2)
     after = sim_http.get(f"/api/v1/vms/{vm['id']}", headers=auth).json()
     assert after["status"] == "running" and after["host_id"] == dest["id"]
-    assert sim_http.get(f"/api/v1/migrations/{mig_id}", headers=auth).json()["status"] == "completed"
+    assert (
+        sim_http.get(f"/api/v1/migrations/{mig_id}", headers=auth).json()["status"] == "completed"
+    )
 
 
 def test_migration_validation(sim_http):
@@ -149,7 +158,9 @@ def test_migration_validation(sim_http):
 
 def test_auth_fail_knob(sim_http):
     set_faults(sim_http, cockpit={"auth_fail": True})
-    r = sim_http.post("/api/v1/auth/login", json={"username": DEMO_USERNAME, "password": DEMO_PASSWORD})
+    r = sim_http.post(
+        "/api/v1/auth/login", json={"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    )
     assert r.status_code == 401
     sim_http.delete("/__sim__/faults")
     assert login(sim_http)["token"]

@@ -1,5 +1,5 @@
-from tests.conftest import advance, set_faults
 from joytui.sim.instances import DEMO_API_KEY
+from tests.conftest import advance, set_faults
 
 KEY = {"X-API-Key": DEMO_API_KEY}
 
