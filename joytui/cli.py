@@ -19,14 +19,13 @@ from joytui import __version__
 from joytui.config import (
     PROVIDERS,
     ConfigError,
-    SecretError,
     account_template,
     config_path,
     load_config,
     permission_warning,
-    resolve_account_secrets,
     write_config,
 )
+from joytui.core.model import KINDS, Status
 
 EXIT_OK, EXIT_ACCOUNT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -42,6 +41,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-only", action="store_true", help="refuse state-changing actions")
     parser.add_argument("--theme", metavar="NAME", help="colour theme")
     parser.add_argument("--debug", action="store_true", help="show tracebacks (secrets masked)")
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--provider", choices=PROVIDERS, help="only this provider's accounts")
+    parser.add_argument("--account", metavar="NAME", help="only the account with this name")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-ttl", type=int, default=3600, help="Cockpit token lifetime in seconds"
     )
     sim.add_argument("--no-incidents", action="store_true", help="nothing fails by itself")
+
+    listing = sub.add_parser("list", help="one-shot listing of every resource, normalized")
+    _common(listing)
+    _filters(listing)
+    listing.add_argument("--kind", choices=KINDS, help="only resources of this kind")
+    listing.add_argument(
+        "--status", choices=[s.value for s in Status], help="only resources in this status"
+    )
+    listing.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    totals = sub.add_parser("totals", help="one-shot counts and dashboard totals")
+    _common(totals)
+    _filters(totals)
+    totals.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     config = sub.add_parser("config", help="write, check or locate the config file")
     csub = config.add_subparsers(dest="config_command", metavar="ACTION")
@@ -135,6 +152,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "sim":
         return cmd_sim(args)
+    if args.command == "list":
+        from joytui.headless import cmd_list
+
+        _, config = _load(args)
+        return cmd_list(
+            config, args.provider, args.account, args.kind, args.status, fmt=args.format
+        )
+    if args.command == "totals":
+        from joytui.headless import cmd_totals
+
+        _, config = _load(args)
+        return cmd_totals(config, args.provider, args.account, fmt=args.format)
     if args.command == "config":
         if args.config_command == "path":
             print(config_path(args.config))
@@ -211,22 +240,14 @@ def _load(args: argparse.Namespace) -> tuple[Path, Any]:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    """Validate the config and resolve every secret; one line per account."""
+    """Validate the config, resolve every secret and probe every account; a line each."""
+    from joytui.headless import cmd_config_probe
+
     path, config = _load(args)
-    accounts = config.accounts()
-    if not accounts:
+    if not config.accounts():
         print(f"{path}: valid, but it lists no accounts", file=sys.stderr)
         return EXIT_OK
-    failed = 0
-    for provider, account in accounts:
-        try:
-            resolve_account_secrets(provider, account)
-        except SecretError as exc:
-            failed += 1
-            print(f"error: {exc}", file=sys.stderr)
-            continue
-        print(f"ok     {provider:<10} {account.name}  secrets resolved")
-    return EXIT_ACCOUNT_FAILED if failed else EXIT_OK
+    return cmd_config_probe(config)
 
 
 def _parse_secret(spec: str) -> tuple[str, Any]:

@@ -1,0 +1,194 @@
+"""The headless commands for scripts and runbooks: ``list``, ``totals`` and ``config check``.
+
+They send no state-changing request. Output goes to stdout in a stable order; one line per
+failed account goes to stderr, naming it; the exit status is 1 when any account failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from joytui.config import PROVIDERS, Config
+from joytui.core.accounts import AccountHandle, close_accounts, open_accounts, snapshot_all
+from joytui.core.model import Resource, Snapshot, Totals
+
+LIST_COLUMNS = (
+    "provider",
+    "account",
+    "kind",
+    "id",
+    "name",
+    "status",
+    "raw_status",
+    "ip",
+    "location",
+)
+TABLE_COLUMNS = (
+    "provider",
+    "account",
+    "kind",
+    "name",
+    "status",
+    "raw_status",
+    "ip",
+    "location",
+    "id",
+)
+
+
+def _sort_key(r: Resource) -> tuple[Any, ...]:
+    return (PROVIDERS.index(r.provider), r.account, r.kind, r.name.lower(), r.id)
+
+
+def _fail_line(handle: AccountHandle, error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    # Provider errors already name the account; setup errors and surprises may not.
+    return f"error: {text}" if handle.label in text else f"error: {handle.label}: {text}"
+
+
+def _gather(
+    config: Config, provider: str | None, account: str | None, err: TextIO
+) -> tuple[list[Snapshot], int]:
+    handles = open_accounts(config, provider=provider, account=account)
+
+    async def run() -> list[tuple[AccountHandle, Snapshot | BaseException]]:
+        try:
+            return await snapshot_all(handles)
+        finally:
+            await close_accounts(handles)
+
+    results = asyncio.run(run())
+    snapshots, failed = [], 0
+    for handle, result in results:
+        if isinstance(result, Snapshot):
+            snapshots.append(result)
+        else:
+            failed += 1
+            print(_fail_line(handle, result), file=err)
+    return snapshots, failed
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """Plain aligned columns, upper-case header, two spaces between columns."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def render_resources(resources: Iterable[Resource], fmt: str) -> str:
+    """``list`` output in table, json or csv."""
+    ordered = sorted(resources, key=_sort_key)
+    if fmt == "json":
+        return json.dumps([r.public() for r in ordered], indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(LIST_COLUMNS)
+        for r in ordered:
+            data = r.public()
+            writer.writerow([_cell(data.get(c)) for c in LIST_COLUMNS])
+        return buf.getvalue()
+    rows = [[_cell(r.public().get(c)) for c in TABLE_COLUMNS] for r in ordered]
+    return table(rows, TABLE_COLUMNS)
+
+
+def cmd_list(
+    config: Config,
+    provider: str | None = None,
+    account: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    fmt: str = "table",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Print every (matching) resource; exit status 1 when any account failed."""
+    snapshots, failed = _gather(config, provider, account, err)
+    resources = [
+        r
+        for s in snapshots
+        for r in s.resources
+        if (kind is None or r.kind == kind) and (status is None or r.status.value == status)
+    ]
+    out.write(render_resources(resources, fmt))
+    return 1 if failed else 0
+
+
+def render_totals(totals: list[Totals], fmt: str) -> str:
+    """``totals`` output in table, json or csv."""
+    if fmt == "json":
+        return json.dumps([t.model_dump(mode="json") for t in totals], indent=2) + "\n"
+    rows = []
+    for t in totals:
+        for kind, by_status in sorted(t.counts.items()):
+            for st, n in sorted(by_status.items()):
+                rows.append([t.provider, t.account, kind, st, str(n)])
+        for name, value in t.figures.items():
+            rows.append([t.provider, t.account, "figure", name, _cell(value)])
+    header = ("provider", "account", "kind", "status", "count")
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buf.getvalue()
+    return table(rows, header)
+
+
+def cmd_totals(
+    config: Config,
+    provider: str | None = None,
+    account: str | None = None,
+    fmt: str = "table",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Print counts per provider, account, kind and status, plus Joy's dashboard figures."""
+    snapshots, failed = _gather(config, provider, account, err)
+    out.write(render_totals([s.totals for s in snapshots], fmt))
+    return 1 if failed else 0
+
+
+def _summary(totals: Totals) -> str:
+    parts = []
+    for kind, by_status in sorted(totals.counts.items()):
+        n = sum(by_status.values())
+        parts.append(f"{n} {kind}{'' if n == 1 else 's'}")
+    return ", ".join(parts) or "no resources"
+
+
+def cmd_config_probe(config: Config, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Probe every account: one line each, ok with counts and latency, or the error."""
+    handles = open_accounts(config)
+
+    async def run() -> list[tuple[AccountHandle, Snapshot | BaseException]]:
+        try:
+            return await snapshot_all(handles)
+        finally:
+            await close_accounts(handles)
+
+    failed = 0
+    for handle, result in asyncio.run(run()):
+        if isinstance(result, Snapshot):
+            out.write(
+                f"ok     {handle.provider:<10} {handle.name:<20} {_summary(result.totals)} "
+                f"in {result.latency_ms:.0f} ms\n"
+            )
+        else:
+            failed += 1
+            print(_fail_line(handle, result), file=err)
+    return 1 if failed else 0
