@@ -28,9 +28,10 @@ Where the spec is silent the simulator is plausible:
 - Terminating a backend that is already terminating or terminated answers ``{"status":"ok"}``
   and changes nothing (a hard terminate still upgrades a soft one).
 - ``start`` is inclusive and ``end`` exclusive, compared to the millisecond.
-- A terminated backend's metrics (and a finished backend's logs) stream answers 200 and ends
-  at once; metrics flow from ``starting`` on. Metrics event ids continue after
-  ``Last-Event-ID``; status event ids are positions in the history; log ids are line numbers.
+- A terminated backend's metrics stream answers 200 and ends at once (a finished backend's
+  logs stream replays its last lines, then ends); metrics flow from ``starting`` on.
+- Event ids: status ids are positions in the history, log ids are line numbers, metrics ids
+  continue after ``Last-Event-ID``.
 - ``mem_available`` is ``mem_limit - mem_used``; ``sys_cpu`` is the host's CPU time (4 cores)
   over the same interval as ``cpu_used``.
 - Deleting a service terminates its running backends (reason ``external``).
@@ -39,6 +40,7 @@ Where the spec is silent the simulator is plausible:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import json
 import math
@@ -247,7 +249,8 @@ class _Wakeup:
         if running is self.loop:
             self.event.set()
         else:  # a change made from another thread (a test poking the simulator directly)
-            self.loop.call_soon_threadsafe(self.event.set)
+            with contextlib.suppress(RuntimeError):  # that loop has already closed
+                self.loop.call_soon_threadsafe(self.event.set)
 
     async def nap(self, seconds: float) -> None:
         # One timer per nap (no wait_for task), and at least a millisecond so a loop cannot spin.
@@ -319,7 +322,6 @@ class SpawnConfig:
     """The validated ``spawn`` object of a connect request."""
 
     tag: str | None = None
-    cluster: str | None = None
     lifetime: float | None = None
     max_idle: float = DEFAULT_MAX_IDLE
     env: dict[str, str] = field(default_factory=dict)
@@ -1248,7 +1250,7 @@ class JamsocketSim:
             while True:
                 keepalive = max(0.01, options.keepalive_seconds)
                 knobs = self.ctx.faults.get(NAME)
-                limit = None
+                limit = knobs.sse_drop_after
                 if limit is not None and sent >= limit:
                     return
                 if knobs.sse_stall:
@@ -1429,15 +1431,21 @@ class _LogFeed:
     def poll(self, wall_now: float) -> tuple[list[bytes], bool, float | None]:
         sim = self.sim
         now = sim.ctx.now()
+        backend = self.backend
+        if backend.ready_at is not None:
+            # After a long clock jump, skip to the recent lines rather than flood the client.
+            reference = now if backend.ended_at is None else min(now, backend.ended_at)
+            current = int((reference - backend.ready_at) // LOG_SLOT)
+            self.min_slot = max(self.min_slot, current - LOG_REPLAY_SLOTS)
         chunks = []
         upcoming: float | None = None
-        for ident, t, text in sim._log_timeline(self.backend, self.after, self.min_slot):
+        for ident, t, text in sim._log_timeline(backend, self.after, self.min_slot):
             if t > now:
                 upcoming = t
                 break
             chunks.append(f"id: {ident}\ndata: {text}\n\n".encode())
             self.after = ident
-        done = upcoming is None and self.backend.status == "terminated"
+        done = upcoming is None and backend.status == "terminated"
         wait = sim._wall_until_due()
         if upcoming is not None:
             until = sim.ctx.clock.wall(upcoming - now)
@@ -1503,8 +1511,7 @@ def _parse_connect(body: Any) -> tuple[str | None, str | None, SpawnConfig | Non
         value = spawn.get(name)
         if value is not None and not isinstance(value, str):
             raise SpawnConfigError(f"spawn.{name} must be a string.")
-    cfg.tag = spawn.get("tag") or None
-    cfg.cluster = spawn.get("cluster")
+    cfg.tag = spawn.get("tag") or None  # cluster is checked but ignored: there is one cluster
     cfg.lifetime = _positive(spawn, "lifetime_limit_seconds")
     cfg.max_idle = _positive(spawn, "max_idle_seconds") or DEFAULT_MAX_IDLE
     executable = spawn.get("executable")
