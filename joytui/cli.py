@@ -82,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--no-incidents", action="store_true", help="nothing fails by itself")
 
+    demo = sub.add_parser(
+        "demo",
+        help="start the simulator on a free loopback port and open the dashboard on it",
+        description="No config needed: a seeded fleet behind all four APIs, served on "
+        "127.0.0.1 for as long as the dashboard runs.",
+    )
+    _common(demo)
+    demo.add_argument("--seed", type=int, default=7, help="seed of the fleet and its story")
+    demo.add_argument("--machines", type=int, default=40, help="Joy machines (1-50000)")
+    demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    demo.add_argument("--faults", metavar="SPEC", action="append", help="as for `joytui sim`")
+
     listing = sub.add_parser("list", help="one-shot listing of every resource, normalized")
     _common(listing)
     _filters(listing)
@@ -173,8 +185,60 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.config_command == "init":
             return cmd_config_init(args)
         raise UsageError("config needs an action: init, check or path")
+    if args.command == "demo":
+        return cmd_demo(args)
+    if args.command is None:
+        _, config = _load(args)
+        return run_dashboard(config, args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
+
+
+# -- the dashboard --------------------------------------------------------------------------------
+
+
+def _check_theme(name: str | None) -> None:
+    if name is None:
+        return
+    from joytui.ui.themes import load_themes
+
+    known = sorted(load_themes()[0])
+    if name not in known:
+        raise UsageError(f"--theme {name}: unknown theme (known: {', '.join(known)})")
+
+
+def run_dashboard(config: Any, args: argparse.Namespace) -> int:
+    """Run the Textual dashboard on ``config`` until the user quits."""
+    _check_theme(args.theme or config.theme)
+    from joytui.ui.app import JoyTuiApp
+
+    app = JoyTuiApp(
+        config, theme=args.theme, read_only=args.read_only or None, debug_tracebacks=args.debug
+    )
+    app.run()
+    return app.return_code or EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the simulator in a background thread and run the dashboard on it."""
+    from joytui.config import Config
+    from joytui.sim.base import SimOptions
+    from joytui.sim.faults import FaultSpecError
+    from joytui.sim.server import SimServer
+
+    if not 1 <= args.machines <= 50_000:
+        raise UsageError("--machines must be between 1 and 50000")
+    _check_theme(args.theme)
+    options = SimOptions(seed=args.seed, machines=args.machines, speed=args.speed)
+    try:
+        server = SimServer(options, faults=",".join(args.faults or []) or None)
+    except FaultSpecError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    with server:
+        data = server.simulator.config(server.base_url)
+        data["refresh_seconds"] = 2
+        config = Config.model_validate(data)
+        return run_dashboard(config, args)
 
 
 # -- sim ----------------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ def open_accounts(
             handle.client = make_client(prov, acct, secrets, **client_options)
         except SecretError as exc:
             handle.error = str(exc)
+        except ValueError as exc:  # no client for this provider in this build
+            handle.error = f"{handle.label}: {exc}"
         handles.append(handle)
     return handles
 

@@ -1,0 +1,106 @@
+"""The totals screen: per account, health, age of data, counts by status, and Joy's figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from joytui.core.model import Status
+from joytui.core.store import AccountState, Health
+from joytui.ui.colors import theme_style
+from joytui.ui.views import STATUS_GLYPHS, human_age
+
+HEALTH_GLYPHS = {Health.OK: "✔", Health.DEGRADED: "▲", Health.DOWN: "✖", Health.WAITING: "…"}
+FIGURE_LABELS = {
+    "amount": "wallet",
+    "instances": "instances",
+    "icore": "vCPU",
+    "iram": "RAM",
+    "hostings": "hostings",
+    "databases": "databases",
+    "dns_domains": "DNS",
+    "cdn_domains": "CDN",
+    "total": "total",
+}
+
+
+def _health_style(health: Health) -> str:
+    return {
+        Health.OK: "success",
+        Health.DEGRADED: "warning",
+        Health.DOWN: "error",
+        Health.WAITING: "foreground-muted",
+    }[health]
+
+
+class TotalsView(Static):
+    """A Rich table of every account, redrawn when a poll lands (and each second for ages)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._accounts: list[AccountState] = []
+        self._now = 0.0
+
+    def show(self, accounts: Iterable[AccountState], now: float) -> None:
+        """Redraw for ``accounts`` as of ``now``."""
+        self._accounts = list(accounts)
+        self._now = now
+        self.update(self._render_totals())
+
+    def _render_totals(self) -> RenderableType:
+        table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
+        table.add_column("PROVIDER", no_wrap=True)
+        table.add_column("ACCOUNT", no_wrap=True, ratio=2, overflow="ellipsis")
+        table.add_column("HEALTH", no_wrap=True)
+        table.add_column("AGE", justify="right", no_wrap=True)
+        for status in Status:
+            table.add_column(
+                f"{STATUS_GLYPHS[status]}{status.value[:4].upper()}", justify="right", no_wrap=True
+            )
+        problems: list[Text] = []
+        figures: list[Text] = []
+        for state in self._accounts:
+            counts: dict[str, int] = {}
+            if state.totals is not None:
+                for by_status in state.totals.counts.values():
+                    for st, n in by_status.items():
+                        counts[st] = counts.get(st, 0) + n
+            health = state.health
+            colour = theme_style(self.app, _health_style(health))
+            age = human_age(state.age(self._now)) if state.updated_at is not None else "-"
+            table.add_row(
+                state.provider,
+                state.account,
+                Text(f"{HEALTH_GLYPHS[health]} {health.value}", style=colour),
+                age,
+                *(str(counts.get(s.value, 0)) if counts.get(s.value) else "·" for s in Status),
+            )
+            if state.error is not None:
+                when = f"{human_age(self._now - state.error_at)} ago" if state.error_at else ""
+                line = Text(f"{HEALTH_GLYPHS[health]} ", style=colour)
+                line.append(f"{state.error}")
+                if when:
+                    line.append(f"  ({when}; {state.failures} failed in a row)", style="dim")
+                problems.append(line)
+            if state.totals is not None and state.totals.figures:
+                text = Text(f"{state.provider} {state.account}: ", style="bold")
+                parts = []
+                for key, label in FIGURE_LABELS.items():
+                    value = state.totals.figures.get(key)
+                    if value is not None:
+                        shown = f"{value:,.2f}" if key == "amount" else f"{value}"
+                        parts.append(f"{label} {shown}")
+                text.append("  ".join(parts))
+                figures.append(text)
+        parts: list[RenderableType] = [table]
+        if figures:
+            parts.append(Text(""))
+            parts.extend(figures)
+        if problems:
+            parts.append(Text(""))
+            parts.extend(problems)
+        return Group(*parts)
