@@ -53,7 +53,7 @@ class AccountState:
     resources: dict[ResourceKey, Resource] = field(default_factory=dict)
     totals: Totals | None = None
     updated_at: float | None = None
-    """When the last good snapshot arrived (Unix seconds)."""
+    """When the last good snapshot arrived (Unix seconds, by the store's clock)."""
     latency_ms: float | None = None
     error: Exception | None = None
     """The last error, cleared by the next good snapshot."""
@@ -112,7 +112,7 @@ class Store:
         changes.removed = [key for key in state.resources if key not in fresh]
         state.resources = fresh
         state.totals = snapshot.totals
-        state.updated_at = snapshot.fetched_at
+        state.updated_at = self._clock()
         state.latency_ms = snapshot.latency_ms
         state.error = None
         state.error_at = None

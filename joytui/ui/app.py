@@ -108,7 +108,7 @@ class JoyTuiApp(App[int]):
         for handle in self.handles:
             self.store.register(handle.provider, handle.name)
             if handle.client is None:
-                error = AccountSetupError(f"{handle.label}: {handle.error}")
+                error = AccountSetupError(handle.error or f"{handle.label}: not set up")
                 self.store.apply_error(handle.provider, handle.name, error)
                 continue
             targets.append(

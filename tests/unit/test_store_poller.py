@@ -43,12 +43,13 @@ def test_change_sets():
 
 
 def test_health_and_staleness():
-    store = Store(clock=lambda: 200.0)
+    now = {"t": 150.0}
+    store = Store(clock=lambda: now["t"])
     state = store.register("joy", "a")
     assert state.health is Health.WAITING
     store.apply_error("joy", "a", Flaky())
     assert state.health is Health.DOWN and not state.stale  # never had data
-    store.apply_snapshot(snap(res("m1"), at=150))
+    store.apply_snapshot(snap(res("m1")))
     assert state.health is Health.OK and state.age(160) == 10
     store.apply_error("joy", "a", Flaky())
     assert state.health is Health.DEGRADED and state.stale

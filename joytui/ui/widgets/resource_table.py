@@ -307,7 +307,7 @@ class ResourceTable(ScrollView, can_focus=True):
             self._strips.clear()
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width
         self._ensure_layout(width)
         if y == 0:
             return self._header(width)

@@ -14,6 +14,14 @@ from joytui.core.store import AccountState, Health
 from joytui.ui.colors import theme_style
 from joytui.ui.views import STATUS_GLYPHS, human_age
 
+STATUS_SHORT = {
+    Status.RUNNING: "RUN",
+    Status.PENDING: "PEND",
+    Status.PAUSED: "PAUSE",
+    Status.STOPPED: "STOP",
+    Status.ERROR: "ERR",
+    Status.UNKNOWN: "UNKN",
+}
 HEALTH_GLYPHS = {Health.OK: "✔", Health.DEGRADED: "▲", Health.DOWN: "✖", Health.WAITING: "…"}
 FIGURE_LABELS = {
     "amount": "wallet",
@@ -58,9 +66,8 @@ class TotalsView(Static):
         table.add_column("HEALTH", no_wrap=True)
         table.add_column("AGE", justify="right", no_wrap=True)
         for status in Status:
-            table.add_column(
-                f"{STATUS_GLYPHS[status]}{status.value[:4].upper()}", justify="right", no_wrap=True
-            )
+            short = STATUS_SHORT[status]
+            table.add_column(f"{STATUS_GLYPHS[status]} {short}", justify="right", no_wrap=True)
         problems: list[Text] = []
         figures: list[Text] = []
         for state in self._accounts:

@@ -1,0 +1,123 @@
+"""The dashboard driven by keys against a real simulator (run_test, no mocks)."""
+
+from __future__ import annotations
+
+import httpx
+
+from joytui.core.model import Status
+from joytui.core.store import Health
+from joytui.sim.cockpit import DEMO_PASSWORD
+from joytui.sim.instances import DEMO_API_KEY
+from joytui.sim.joy import DEMO_KEY, DEMO_TOKEN
+from joytui.ui.widgets.resource_table import ResourceTable
+from tests.ui.conftest import make_app, refresh, settle
+
+
+async def test_first_poll_fills_the_table_and_every_view(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(ResourceTable)
+        kinds = {app.store.get(k).kind for k in table.ordered_keys()}
+        assert {"machine", "host", "vm", "instance"} <= kinds
+        for key, view, kind in [
+            ("3", "machines", "machine"),
+            ("5", "vms", "vm"),
+            ("8", "instances", "instance"),
+        ]:
+            await pilot.press(key)
+            assert table.view_id == view
+            assert table.row_count > 0
+            assert {app.store.get(k).kind for k in table.ordered_keys()} == {kind}
+        await pilot.press("1")
+        assert app.query_one("#main").current == "totals-scroll"
+        await pilot.press("tab")
+        assert table.view_id == "all"
+
+
+async def test_filter_as_you_type_and_escape_clears(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(ResourceTable)
+        everything = table.row_count
+        await pilot.press("slash", *"status:stopped")
+        assert 0 < table.row_count < everything
+        assert all(app.store.get(k).status is Status.STOPPED for k in table.ordered_keys())
+        await pilot.press("escape")
+        assert table.row_count == everything
+
+
+async def test_sort_and_cursor_survive_a_refresh(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(ResourceTable)
+        await pilot.press("s")
+        assert table.sort_column == "cpu"
+        await pilot.press("S")
+        assert table.sort_reverse
+        await pilot.press("down", "down", "down")
+        chosen = table.cursor_key
+        order = table.ordered_keys()
+        await refresh(app, pilot)
+        assert table.cursor_key == chosen
+        assert table.sort_column == "cpu" and table.sort_reverse
+        assert table.ordered_keys().index(chosen) == table.cursor_row
+        assert len(table.ordered_keys()) == len(order)
+
+
+async def test_failing_account_goes_stale_then_recovers(demo_config, sim):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        joy = app.store.accounts[("joy", "sim-joy")]
+        rows_before = len(joy.resources)
+        httpx.post(f"{sim.base_url}/__sim__/faults", json={"joy": {"error_rate": 1.0}})
+        await refresh(app, pilot)
+        assert joy.health is Health.DEGRADED and joy.stale
+        assert len(joy.resources) == rows_before  # the last good data stays
+        assert "server error 500" in str(joy.error)
+        bar = str(app.query_one("#accounts").render())
+        assert "sim-joy degraded" in bar
+        httpx.delete(f"{sim.base_url}/__sim__/faults")
+        await refresh(app, pilot)
+        assert joy.health is Health.OK and not joy.stale
+
+
+async def test_help_lists_keys_and_closes(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ != "HelpScreen"
+
+
+async def test_keymap_from_config_rebinds(demo_config):
+    config = demo_config.model_copy(update={"keymap": {"refresh": "ctrl+r", "help": "f1"}})
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+
+
+async def test_quit_exits_zero(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_no_secret_reaches_the_screen(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        screens = []
+        for key in ["2", "1", "3", "question_mark"]:
+            await pilot.press(key)
+            screens.append(app.export_screenshot())
+        text = "\n".join(screens)
+        for secret in (DEMO_TOKEN, DEMO_KEY, DEMO_PASSWORD, DEMO_API_KEY, DEMO_KEY[-12:]):
+            assert secret not in text
