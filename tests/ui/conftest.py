@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from joytui.config import Config
@@ -40,10 +41,10 @@ async def refresh(app: JoyTuiApp, pilot) -> None:
     await settle(app, pilot, target=target)
 
 
-async def settle(app: JoyTuiApp, pilot, target: int | None = None, timeout: float = 15.0) -> None:
+async def settle(app: JoyTuiApp, pilot, target: int | None = None, limit: float = 15.0) -> None:
     """Wait until every account has been polled once (or ``target`` polls ran in all)."""
     polls = target
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + limit
     while asyncio.get_running_loop().time() < deadline:
         await pilot.pause(0.05)
         states = app.store.accounts.values()
@@ -52,3 +53,12 @@ async def settle(app: JoyTuiApp, pilot, target: int | None = None, timeout: floa
             await pilot.pause()
             return
     raise AssertionError("the dashboard never finished polling")
+
+
+async def set_sim_faults(sim, faults: dict | None) -> None:
+    """Turn faults on (a dict of knobs) or off (None) through the simulator's endpoint."""
+    async with httpx.AsyncClient(base_url=sim.base_url) as client:
+        if faults is None:
+            (await client.delete("/__sim__/faults")).raise_for_status()
+        else:
+            (await client.post("/__sim__/faults", json=faults)).raise_for_status()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
-
 from joytui.core.model import Status
 from joytui.core.store import Health
 from joytui.sim.cockpit import DEMO_PASSWORD
 from joytui.sim.instances import DEMO_API_KEY
 from joytui.sim.joy import DEMO_KEY, DEMO_TOKEN
 from joytui.ui.widgets.resource_table import ResourceTable
-from tests.ui.conftest import make_app, refresh, settle
+from tests.ui.conftest import make_app, refresh, set_sim_faults, settle
 
 
 async def test_first_poll_fills_the_table_and_every_view(demo_config):
@@ -73,14 +71,14 @@ async def test_failing_account_goes_stale_then_recovers(demo_config, sim):
         await settle(app, pilot)
         joy = app.store.accounts[("joy", "sim-joy")]
         rows_before = len(joy.resources)
-        httpx.post(f"{sim.base_url}/__sim__/faults", json={"joy": {"error_rate": 1.0}})
+        await set_sim_faults(sim, {"joy": {"error_rate": 1.0}})
         await refresh(app, pilot)
         assert joy.health is Health.DEGRADED and joy.stale
         assert len(joy.resources) == rows_before  # the last good data stays
         assert "server error 500" in str(joy.error)
         bar = str(app.query_one("#accounts").render())
         assert "sim-joy degraded" in bar
-        httpx.delete(f"{sim.base_url}/__sim__/faults")
+        await set_sim_faults(sim, None)
         await refresh(app, pilot)
         assert joy.health is Health.OK and not joy.stale
 
