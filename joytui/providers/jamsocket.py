@@ -1,0 +1,964 @@
+"""The Jamsocket HTTP API v2 (``jamsocket-api-v2.txt``): services, session backends, images, and
+three server-sent-event streams, behind ``Authorization: Bearer <token>``.
+
+Decisions where the spec leaves room:
+
+- **Secrets.** A connect answer carries ``token`` and ``secret_token``; its ``url`` and
+  ``ready_url`` embed the token, so all four are :class:`~pydantic.SecretStr` in
+  :class:`Connection` (masked in ``repr``, ``str`` and ``model_dump_json``) and never reach a
+  :class:`Resource`, a log line or an error.
+- **Errors.** ``{"error": {"message", "status", "code", "id"}}`` answers become the shared
+  taxonomy with the provider's message, its code and its error id in the text.
+- **Writes** (connect, terminate, create/delete service, update image) are sent once, never
+  retried. For the ``{"status": "ok"}`` writes the HTTP status is what says the provider
+  accepted the write; a body that cannot be read (cut short, mangled) is tolerated and
+  reported as ``OkAnswer(status=None)`` rather than as a failure of a write that happened.
+- **Statuses** map as DESIGN.md says (``ready`` running; ``scheduled`` ... ``hard-terminating``
+  pending; ``terminated`` stopped or error by ``exit_error``). The spec's status table also
+  names ``hard-terminated`` (the backend "is being forcibly stopped"): pending too. A
+  ``terminated`` without ``exit_error`` falls back on ``exit_code`` (0 stopped, else error),
+  and is unknown when neither is known.
+- **Snapshot.** Running backends of the account plus each service's backends created in the
+  last :attr:`JamsocketClient.recent_seconds` (so recent deaths stay visible), deduplicated by
+  id, keeping the record with the newest status. A service is ``running`` when at least one of
+  its backends is not ``terminated`` (terminating ones included, as the account's running list
+  counts them), else ``stopped``.
+- **Actions.** Backends: ``terminate`` (SIGTERM) until termination starts, ``terminate_hard``
+  (destructive) until it is terminated. Services offer none: spawning (connect) creates a
+  billable backend that lingers for ``max_idle_seconds``, which is not a dashboard's business;
+  :meth:`JamsocketClient.connect` is there for scripts.
+- **Streams** (:meth:`~JamsocketClient.status_stream`, :meth:`~JamsocketClient.metrics_stream`,
+  :meth:`~JamsocketClient.log_stream`) reconnect by themselves: see :meth:`JamsocketClient._events`.
+  They are async generators; stop one early with ``contextlib.aclosing`` (or ``aclose()``), or
+  cancel the task reading it: either closes its connection at once.
+- **Metrics.** ``cpu_used`` and ``sys_cpu`` are nanoseconds over the same interval (the
+  simulator's reading of the spec), so ``cpu_percent = 100 * cpu_used / sys_cpu``: the share of
+  the host's CPU time. Memory is ``mem_used`` of ``mem_limit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+)
+
+from joytui.config import Account, JamsocketAccount
+from joytui.core.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.providers.base import (
+    Bool,
+    Ident,
+    Int,
+    ProviderClient,
+    Text,
+    Timestamp,
+    WireModel,
+    decode_json,
+    map_status,
+    parse_model,
+)
+from joytui.providers.errors import (
+    BadPayloadError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    TransportError,
+    snippet,
+)
+
+log = logging.getLogger("joytui.providers.jamsocket")
+
+T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
+
+STATUS = {
+    "ready": Status.RUNNING,
+    "scheduled": Status.PENDING,
+    "loading": Status.PENDING,
+    "starting": Status.PENDING,
+    "waiting": Status.PENDING,
+    "terminating": Status.PENDING,
+    "hard-terminating": Status.PENDING,
+    # The spec's status table spells it so ("the backend is being forcibly stopped").
+    "hard-terminated": Status.PENDING,
+}
+"""Backend status words with a fixed normalized status (``terminated`` depends on exit_error)."""
+
+SOFT_STOPPABLE = frozenset({"scheduled", "loading", "starting", "waiting", "ready"})
+"""Statuses in which a soft terminate still means something."""
+
+
+# -- wire models --------------------------------------------------------------------------------
+
+
+def _to_secret(value: Any) -> SecretStr | None:
+    """A secret string field: masked once read, never quoted in a validation error."""
+    if value is None or isinstance(value, SecretStr):
+        return value
+    if isinstance(value, str):
+        return SecretStr(value)
+    raise ValueError("expected a string")
+
+
+Secret = Annotated[SecretStr | None, BeforeValidator(_to_secret)]
+"""A tolerant secret field: a string, kept as :class:`SecretStr`."""
+
+
+class BackendStatus(WireModel):
+    """A backend status: ``/status``, each status-stream event, and each ``statuses`` entry."""
+
+    status: Text = None
+    time: Timestamp = None
+    termination_reason: Text = Field(
+        None, validation_alias=AliasChoices("termination_reason", "terminatation_reason")
+    )
+    termination_kind: Text = None
+    exit_error: Bool = None
+    exit_code: Int = None
+    last_status: Text = None
+
+    @property
+    def normalized(self) -> Status:
+        """The normalized status (see the module docstring)."""
+        return backend_status(self)
+
+
+class BackendMetadata(WireModel):
+    """``GET /v2/backend/{id}``: where the backend runs and its whole status history."""
+
+    id: Ident
+    account_name: Text = None
+    cluster_name: Text = None
+    created_at: Timestamp = None
+    environment_name: Text = None
+    image_digest: Text = None
+    key: Text = None
+    max_mem_bytes: Int = None
+    service_name: Text = None
+    statuses: list[BackendStatus] = Field(default_factory=list)
+
+    @property
+    def current(self) -> BackendStatus | None:
+        """The latest status, if the history has any."""
+        return self.statuses[-1] if self.statuses else None
+
+
+class BackendItem(WireModel):
+    """One backend in a service's backends list or the account's running backends."""
+
+    id: Ident
+    account_name: Text = None
+    cluster_name: Text = None
+    created_at: Timestamp = None
+    environment_name: Text = None
+    image_digest: Text = None
+    key: Text = None
+    max_mem_bytes: Int = None
+    ready_timestamp: Timestamp = None
+    service_name: Text = None
+    status: BackendStatus | None = None
+
+    @property
+    def status_word(self) -> str | None:
+        """The current status word (``ready``, ``terminated``...)."""
+        return self.status.status if self.status else None
+
+
+class ServiceBackends(WireModel):
+    """``GET /v2/service/{account}/{service}/backends``."""
+
+    backends: list[BackendItem]
+
+
+class RunningBackends(WireModel):
+    """``GET /v2/account/{account}/backends``."""
+
+    running_backends: list[BackendItem]
+
+
+class Environment(WireModel):
+    """One environment of a service: its cluster and the image tag it spawns."""
+
+    name: Text = None
+    cluster: Text = None
+    created_at: Timestamp = None
+    image_tag: Text = None
+    last_spawned_at: Timestamp = None
+
+
+class Service(WireModel):
+    """``GET /v2/service/{account}/{service}``."""
+
+    name: Ident
+    account_name: Text = None
+    created_at: Timestamp = None
+    environments: list[Environment] = Field(default_factory=list)
+    image_name: Text = None
+    last_image_digest: Text = None
+    last_image_upload_time: Timestamp = None
+    last_spawned_at: Timestamp = None
+
+
+class ServiceList(WireModel):
+    """``GET /v2/account/{account}/services``: service names."""
+
+    services: list[Ident]
+
+
+class GitCommit(WireModel):
+    """The commit an image was built from, when it was pushed with it."""
+
+    branch: Text = None
+    hash: Text = None
+    message: Text = None
+    repository: Text = None
+
+
+class Image(WireModel):
+    """One pushed image of a service (``git_commit`` only when it was pushed with one)."""
+
+    digest: Ident
+    git_commit: GitCommit | None = None
+    repository: Text = None
+    tag: Text = None
+    upload_time: Timestamp = None
+
+
+class ImageList(WireModel):
+    """``GET /v2/service/{account}/{service}/images``."""
+
+    images: list[Image]
+
+
+class OkAnswer(WireModel):
+    """A write's answer, ``{"status": "ok"}``.
+
+    The 2xx status is what says the write was accepted; ``status`` is the body's word, None when
+    the body could not be read (the write is not sent again either way).
+    """
+
+    status: Text = None
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the body said ``ok`` as well."""
+        return self.status == "ok"
+
+
+class ApiErrorBody(WireModel):
+    """The inside of an error answer."""
+
+    message: Text = None
+    status: Int = None
+    code: Text = None
+    id: Text = None
+
+
+class ApiError(WireModel):
+    """An error answer: ``{"error": {"message", "status", "code", "id"}}``."""
+
+    error: ApiErrorBody
+
+
+class Connection(WireModel):
+    """The answer of connect. ``token``, ``secret_token``, ``url`` and ``ready_url`` (both embed
+    the token) are secrets: masked in ``repr``, ``str`` and JSON dumps; read them with
+    ``.get_secret_value()`` only to hand them to whoever must connect."""
+
+    model_config = ConfigDict(frozen=True)
+
+    backend_id: Ident
+    spawned: Bool = None
+    status: Text = None
+    token: Secret = None
+    secret_token: Secret = None
+    url: Secret = None
+    ready_url: Secret = None
+    status_url: Text = None
+
+
+class MetricsEvent(WireModel):
+    """One metrics-stream event: CPU nanoseconds over an interval, memory in bytes."""
+
+    backend_id: Text = None
+    cpu_used: Int = None
+    sys_cpu: Int = None
+    mem_used: Int = None
+    mem_limit: Int = None
+    mem_available: Int = None
+
+    @property
+    def cpu_percent(self) -> float | None:
+        """``100 * cpu_used / sys_cpu``, within 0-100; None when either is unknown."""
+        if self.cpu_used is None or not self.sys_cpu or self.sys_cpu <= 0:
+            return None
+        return max(0.0, min(100.0, 100.0 * self.cpu_used / self.sys_cpu))
+
+    @property
+    def memory_total(self) -> int | None:
+        """The memory limit (or used + available when the limit is missing)."""
+        if self.mem_limit is not None:
+            return self.mem_limit
+        if self.mem_used is not None and self.mem_available is not None:
+            return self.mem_used + self.mem_available
+        return None
+
+
+# -- request bodies -----------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    """Base of the request bodies we send: unknown fields are a programming error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResourceLimits(_Body):
+    """``spawn.executable.resource_limits``."""
+
+    memory_limit_bytes: int | None = None
+    cpu_period_percent: float | None = None
+    cpu_period: int | None = None
+    cpu_time_limit: float | None = None
+
+
+class ExecutableConfig(_Body):
+    """``spawn.executable``: the Docker executor's settings."""
+
+    mount: str | bool | None = None
+    env: dict[str, str] | None = None
+    resource_limits: ResourceLimits | None = None
+
+
+class SpawnConfig(_Body):
+    """``spawn`` of a connect request: how to start a new backend if one is needed."""
+
+    tag: str | None = None
+    cluster: str | None = None
+    lifetime_limit_seconds: float | None = None
+    max_idle_seconds: float | None = None
+    executable: ExecutableConfig | None = None
+
+
+# -- adapters -----------------------------------------------------------------------------------
+
+
+def backend_status(status: BackendStatus | None) -> Status:
+    """The normalized status of a backend status (DESIGN.md, with ``exit_error``)."""
+    if status is None:
+        return Status.UNKNOWN
+    word = (status.status or "").strip().lower()
+    if word == "terminated":
+        failed = status.exit_error
+        if failed is None and status.exit_code is not None:
+            failed = status.exit_code != 0
+        if failed is None:
+            return Status.UNKNOWN
+        return Status.ERROR if failed else Status.STOPPED
+    return map_status(status.status, STATUS)
+
+
+def metric_sample_fields(event: MetricsEvent) -> dict[str, Any]:
+    """The :class:`MetricSample` fields of one metrics event."""
+    return {
+        "cpu_percent": event.cpu_percent,
+        "memory_used": event.mem_used,
+        "memory_total": event.memory_total,
+    }
+
+
+def _iso_param(when: datetime) -> str:
+    """A query-string datetime as the spec writes them (UTC, ``Z``); naive means UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _is_replay(event_id: str, last_id: str | None, first_in_connection: bool) -> bool:
+    """Whether an event is one we already delivered (numeric ids only; others are trusted)."""
+    if not event_id or not last_id:
+        return False
+    try:
+        new, old = int(event_id), int(last_id)
+    except ValueError:
+        return False
+    # Within one connection an event without an id line inherits the previous id: not a replay.
+    return new < old or (new == old and first_in_connection)
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+
+class JamsocketClient(ProviderClient):
+    """A client for one Jamsocket account: typed methods for every v2 endpoint, the three SSE
+    streams with reconnection, and the adapter to the normalized model."""
+
+    provider = "jamsocket"
+    auth_hint = "check the account's access token (Jamsocket settings page)"
+    secret_fields = ("token",)
+
+    recent_seconds: float = 86400.0
+    """Terminated backends created this recently appear in snapshots."""
+    concurrency: int = 8
+    """Most requests one snapshot has in flight at once."""
+    stream_max_reconnects: int = 5
+    """Reconnections in a row, with no event in between, before a stream gives up."""
+    stream_backoff_seconds: float = 0.5
+    """First pause before reconnecting; doubles with each failure in a row."""
+    stream_backoff_cap: float = 30.0
+    """Longest pause before reconnecting (also caps the server's ``retry``)."""
+    metrics_timeout: float = 5.0
+    """How long :meth:`metrics` waits for one event before answering None."""
+
+    def __init__(
+        self,
+        account: Account,
+        secrets: Mapping[str, SecretStr],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        stream_read_timeout: float | None = 60.0,
+    ) -> None:
+        if not isinstance(account, JamsocketAccount):
+            raise TypeError("JamsocketClient needs a JamsocketAccount")
+        super().__init__(account, secrets, transport=transport)
+        self.jamsocket_account: str = account.account
+        self.stream_read_timeout = stream_read_timeout
+        """Longest silence on an open stream (longer than the server's keep-alive), or None."""
+
+    def _default_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._secret('token')}"}
+
+    # -- paths and errors ---------------------------------------------------------------------
+
+    def _account_path(self, tail: str = "") -> str:
+        return f"/v2/account/{quote(self.jamsocket_account, safe='')}{tail}"
+
+    def _service_path(self, service: str, tail: str = "") -> str:
+        account = quote(self.jamsocket_account, safe="")
+        return f"/v2/service/{account}/{quote(service, safe='')}{tail}"
+
+    @staticmethod
+    def _backend_path(backend_id: str, tail: str = "") -> str:
+        return f"/v2/backend/{quote(backend_id, safe='')}{tail}"
+
+    def provider_message(self, response: httpx.Response) -> str:
+        """The error answer's message, code and error id (quote the id to Jamsocket support)."""
+        try:
+            found = parse_model(ApiError, decode_json(response.content[:8192], "error"), "error")
+        except ProviderError:
+            return super().provider_message(response)
+        body = found.error
+        if not body.message:
+            return super().provider_message(response)
+        extra = ", ".join(x for x in (body.code, f"error id {body.id}" if body.id else None) if x)
+        return snippet(f"{body.message} ({extra})" if extra else body.message, 200)
+
+    async def _read(self, model: type[B], path: str, call: str, **kwargs: Any) -> B:
+        """A read (retried on transport, server and rate-limit failures), parsed as ``model``."""
+        data = await self.request_json("GET", path, call=call, retry=True, **kwargs)
+        return self.parse(model, data, call)
+
+    async def _write_ok(self, method: str, path: str, call: str, body: Any = None) -> OkAnswer:
+        """Send a write once; a 2xx is acceptance, whatever shape the body is in."""
+        response = await self.request(method, path, call=call, json=body)
+        try:
+            return self.parse(OkAnswer, self.decode(response, call), call)
+        except BadPayloadError as err:
+            log.warning("%s %r: %s accepted, but %s", self.provider, self.name, call, err.message)
+            return OkAnswer(status=None)
+
+    # -- backends -----------------------------------------------------------------------------
+
+    async def connect(
+        self,
+        service: str,
+        *,
+        key: str | None = None,
+        user: str | None = None,
+        auth: Mapping[str, Any] | None = None,
+        spawn: SpawnConfig | Mapping[str, Any] | bool | None = None,
+    ) -> Connection:
+        """``POST /v2/service/{account}/{service}/connect``: a backend holding ``key`` (spawned
+        if none does, unless ``spawn`` is False; None or True spawn with the service's
+        defaults). Never retried. The answer's secrets stay masked in the returned
+        :class:`Connection`."""
+        body: dict[str, Any] = {}
+        if key is not None:
+            body["key"] = key
+        if user is not None:
+            body["user"] = user
+        if auth is not None:
+            body["auth"] = dict(auth)
+        if isinstance(spawn, SpawnConfig):
+            body["spawn"] = spawn.model_dump(exclude_none=True)
+        elif isinstance(spawn, Mapping):
+            body["spawn"] = dict(spawn)
+        elif spawn is False:
+            body["spawn"] = False
+        call = f"connect to service {service!r}"
+        response = await self.request(
+            "POST", self._service_path(service, "/connect"), call=call, json=body
+        )
+        try:
+            return self.parse(Connection, self.decode(response, call), call)
+        except BadPayloadError as err:
+            err.hint = "a backend may have been spawned anyway; check the service's backends"
+            raise
+
+    async def backend_status(self, backend_id: str) -> BackendStatus:
+        """``GET /v2/backend/{id}/status``: its most recent status."""
+        call = f"status of backend {backend_id!r}"
+        return await self._read(BackendStatus, self._backend_path(backend_id, "/status"), call)
+
+    async def backend(self, backend_id: str) -> BackendMetadata:
+        """``GET /v2/backend/{id}``: metadata and the whole status history."""
+        call = f"backend {backend_id!r}"
+        return await self._read(BackendMetadata, self._backend_path(backend_id), call)
+
+    async def service_backends(
+        self, service: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[BackendItem]:
+        """``GET /v2/service/{account}/{service}/backends``, newest first; ``start`` (inclusive)
+        and ``end`` filter on ``created_at`` (naive datetimes are UTC)."""
+        params = {}
+        if start is not None:
+            params["start"] = _iso_param(start)
+        if end is not None:
+            params["end"] = _iso_param(end)
+        call = f"backends of service {service!r}"
+        path = self._service_path(service, "/backends")
+        found = await self._read(ServiceBackends, path, call, params=params or None)
+        return found.backends
+
+    async def running_backends(self) -> list[BackendItem]:
+        """``GET /v2/account/{account}/backends``: every backend not yet terminated."""
+        call = "running backends"
+        found = await self._read(RunningBackends, self._account_path("/backends"), call)
+        return found.running_backends
+
+    async def terminate(self, backend_id: str, *, hard: bool = False) -> OkAnswer:
+        """``POST /v2/backend/{id}/terminate``: SIGTERM, or a forced stop when ``hard``.
+        Never retried (terminating twice is harmless, but the rule is the rule)."""
+        call = f"{'hard ' if hard else ''}terminate backend {backend_id!r}"
+        body = {"hard": True} if hard else {}
+        return await self._write_ok(
+            "POST", self._backend_path(backend_id, "/terminate"), call, body
+        )
+
+    # -- services -----------------------------------------------------------------------------
+
+    async def create_service(self, name: str) -> OkAnswer:
+        """``POST /v2/account/{account}/service``. Never retried."""
+        call = f"create service {name!r}"
+        return await self._write_ok("POST", self._account_path("/service"), call, {"name": name})
+
+    async def services(self) -> list[str]:
+        """``GET /v2/account/{account}/services``: the service names."""
+        found = await self._read(ServiceList, self._account_path("/services"), "services")
+        return found.services
+
+    async def service(self, name: str) -> Service:
+        """``GET /v2/service/{account}/{service}``."""
+        return await self._read(Service, self._service_path(name), f"service {name!r}")
+
+    async def delete_service(self, name: str) -> OkAnswer:
+        """``POST /v2/service/{account}/{service}/delete`` (its running backends are
+        terminated). Never retried."""
+        return await self._write_ok(
+            "POST", self._service_path(name, "/delete"), f"delete service {name!r}"
+        )
+
+    async def images(self, service: str) -> list[Image]:
+        """``GET /v2/service/{account}/{service}/images``, newest first."""
+        call = f"images of service {service!r}"
+        found = await self._read(ImageList, self._service_path(service, "/images"), call)
+        return found.images
+
+    async def update_image_tag(self, service: str, image_tag: str) -> OkAnswer:
+        """``POST /v2/service/{account}/{service}/update``: the tag or digest new backends
+        spawn with. Never retried."""
+        call = f"update image of service {service!r}"
+        path = self._service_path(service, "/update")
+        return await self._write_ok("POST", path, call, {"image_tag": image_tag})
+
+    # -- streams ------------------------------------------------------------------------------
+
+    async def status_stream(self, backend_id: str) -> AsyncGenerator[BackendStatus, None]:
+        """``GET /v2/backend/{id}/status/stream``: the history, then each new status; ends after
+        ``terminated``. Reconnects as :meth:`_events` describes."""
+        async with contextlib.aclosing(self._events(backend_id, "status")) as events:
+            async for event in events:
+                status = self._event_model(BackendStatus, event, backend_id, "status")
+                if status is None:
+                    continue
+                yield status
+                if (status.status or "").lower() == "terminated":
+                    return
+
+    async def metrics_stream(self, backend_id: str) -> AsyncGenerator[MetricSample, None]:
+        """``GET /v2/backend/{id}/metrics/stream`` as :class:`MetricSample` readings; ends when
+        the server ends the stream of a terminated backend."""
+        async with contextlib.aclosing(self._events(backend_id, "metrics")) as events:
+            async for event in events:
+                found = self._event_model(MetricsEvent, event, backend_id, "metrics")
+                if found is not None:
+                    yield self.sample(backend_id, **metric_sample_fields(found))
+
+    async def log_stream(self, backend_id: str) -> AsyncGenerator[str, None]:
+        """``GET /v2/backend/{id}/logs/stream``: log lines (recent ones first); ends when the
+        server ends the stream of a terminated backend."""
+        async with contextlib.aclosing(self._events(backend_id, "logs")) as events:
+            async for event in events:
+                for line in event.data.split("\n"):
+                    yield line
+
+    def _event_model(
+        self, model: type[B], event: ServerSentEvent, backend_id: str, stream: str
+    ) -> B | None:
+        """An event's JSON as ``model``; a bad event is skipped (logged), not fatal."""
+        call = f"{stream} stream of backend {backend_id!r}"
+        try:
+            return self.parse(model, decode_json(event.data, call), call)
+        except ProviderError as err:
+            log.warning("%s %r: skipped an event: %s", self.provider, self.name, err.message)
+            return None
+
+    async def _events(
+        self, backend_id: str, stream: str, *, reconnect: bool = True
+    ) -> AsyncGenerator[ServerSentEvent, None]:
+        """The events of one SSE stream, across reconnections.
+
+        Keeps the last event id (sent back as ``Last-Event-ID``, and used to drop replayed
+        events) and the server's ``retry``. A dropped connection, a silence longer than
+        :attr:`stream_read_timeout`, a 5xx or 429, or the server ending the stream of a backend
+        that is not terminated (checked with ``/status``) means: wait (capped exponential
+        backoff, at least ``retry``, at least a 429's Retry-After) and reconnect. After
+        :attr:`stream_max_reconnects` such failures with no event in between it raises
+        :class:`TransportError`. 401/403, 404 and refusals raise at once. The stream ends when
+        the server ends a connection that brought no new event and the backend is terminated
+        (or gone): a connection that did bring events may have been cut short, so the rest is
+        asked for once more.
+        """
+        path = self._backend_path(backend_id, f"/{stream}/stream")
+        call = f"{stream} stream of backend {backend_id!r}"
+        timeout = httpx.Timeout(self.account.timeout_seconds, read=self.stream_read_timeout)
+        last_id: str | None = None
+        retry_ms: int | None = None
+        failures = 0
+        while True:
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            ended = False
+            opened = False
+            accepted = False
+            error: ProviderError | None = None
+            problem = ""
+            try:
+                async with aconnect_sse(
+                    self.http, "GET", path, headers=headers, timeout=timeout
+                ) as source:
+                    response = source.response
+                    if not response.is_success:
+                        await response.aread()
+                        raise self._bind(self.error_for_response(response, f"GET {path}"))
+                    opened = True
+                    async for event in source.aiter_sse():
+                        if event.retry is not None and event.retry >= 0:
+                            retry_ms = event.retry
+                        if _is_replay(event.id, last_id, not accepted):
+                            continue
+                        if event.id:
+                            last_id = event.id
+                        if not event.data and event.retry is not None:
+                            continue  # a retry-only event
+                        accepted = True
+                        failures = 0
+                        yield event
+                ended = True
+                problem = "the server ended the stream"
+            except httpx.ConnectTimeout:
+                problem = f"could not connect within {self.account.timeout_seconds:g} s"
+            except httpx.TimeoutException:
+                waited = self.stream_read_timeout or 0.0  # None never times out a read
+                if opened:
+                    problem = f"no data for {waited:g} s (stalled)"
+                else:
+                    problem = f"no answer within {waited:g} s"
+            except httpx.ConnectError:
+                problem = f"could not connect to {self.account.base_url}"
+            except httpx.RequestError as exc:
+                problem = f"the connection dropped ({type(exc).__name__})"
+            except SSEError:
+                raise self.error(
+                    BadPayloadError,
+                    "an answer that is not an event stream",
+                    call=call,
+                    hint="check base_url: this does not look like the Jamsocket API",
+                ) from None
+            except ProviderError as err:
+                if not err.retryable:
+                    raise
+                error, problem = err, err.message
+            if not reconnect:
+                if ended:
+                    return
+                if error is not None:
+                    raise error
+                raise self.error(TransportError, f"{call} dropped: {problem}")
+            # A finished backend's stream is over once a connection brings nothing new; one
+            # that did bring events may have been cut short, so ask again for the rest.
+            if ended and not accepted and await self._backend_finished(backend_id):
+                return
+            failures += 1
+            if failures > self.stream_max_reconnects:
+                raise self.error(
+                    TransportError,
+                    f"{call} dropped and did not recover after {failures - 1} reconnects"
+                    f" (last: {problem})",
+                    hint="check the network and the provider's status, then reopen the stream",
+                )
+            delay = self._stream_delay(failures, retry_ms, error)
+            log.info(
+                "%s %r: %s: %s; reconnecting in %.2f s",
+                self.provider,
+                self.name,
+                call,
+                problem,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    def _stream_delay(
+        self, failures: int, retry_ms: int | None, error: ProviderError | None
+    ) -> float:
+        """Seconds before reconnection number ``failures`` (1 for the first)."""
+        delay = self.stream_backoff_seconds * (2 ** (failures - 1)) * (1 + 0.25 * random.random())
+        if retry_ms is not None:
+            delay = max(delay, retry_ms / 1000)
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        return min(delay, self.stream_backoff_cap)
+
+    async def _backend_finished(self, backend_id: str) -> bool:
+        """Whether a backend is terminated or gone (a stream of it may rightly end)."""
+        try:
+            status = await self.backend_status(backend_id)
+        except NotFoundError:
+            return True
+        except ProviderError:
+            return False
+        return (status.status or "").lower() == "terminated"
+
+    # -- the normalized model -----------------------------------------------------------------
+
+    def backend_resource(self, item: BackendItem) -> Resource:
+        """The normalized :class:`Resource` of a backend."""
+        status = item.status or BackendStatus()
+        return self.resource(
+            kind="backend",
+            id=item.id,
+            name=item.key or item.id,
+            status=backend_status(item.status),
+            raw_status=status.status,
+            location=item.cluster_name,
+            parent=item.service_name,
+            memory_total=item.max_mem_bytes,
+            created_at=item.created_at,
+            detail={
+                "key": item.key,
+                "service": item.service_name,
+                "environment": item.environment_name,
+                "image_digest": item.image_digest,
+                "ready_at": item.ready_timestamp,
+                "status_time": status.time,
+                "termination_reason": status.termination_reason,
+                "termination_kind": status.termination_kind,
+                "exit_error": status.exit_error,
+                "exit_code": status.exit_code,
+            },
+        )
+
+    def service_resource(self, service: Service, live_backends: int) -> Resource:
+        """The normalized :class:`Resource` of a service: running while it has a backend that
+        is not terminated, else stopped."""
+        env = service.environments[0] if service.environments else Environment()
+        return self.resource(
+            kind="service",
+            id=service.name,
+            name=service.name,
+            status=Status.RUNNING if live_backends else Status.STOPPED,
+            raw_status=None,
+            location=env.cluster,
+            created_at=service.created_at,
+            detail={
+                "image": service.image_name,
+                "image_tag": env.image_tag,
+                "environment": env.name,
+                "last_image_digest": service.last_image_digest,
+                "last_image_upload_time": service.last_image_upload_time,
+                "last_spawned_at": service.last_spawned_at,
+                "live_backends": live_backends,
+            },
+        )
+
+    async def snapshot(
+        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
+    ) -> Snapshot:
+        """Services and backends (running ones, and those created in the last
+        :attr:`recent_seconds` by this machine's clock), deduplicated by id; reads only,
+        ``2 + 2 * services`` requests, at most :attr:`concurrency` at once. A service deleted
+        while the snapshot is taken is left out. ``info_budget`` and ``priority_ids`` are
+        ignored: every status comes with the lists."""
+        started = time.monotonic()
+        names = await self.services()
+        since = datetime.now(UTC) - timedelta(seconds=self.recent_seconds)
+        limit = asyncio.Semaphore(max(1, self.concurrency))
+
+        async def bounded(coro: Awaitable[T]) -> T | None:
+            async with limit:
+                try:
+                    return await coro
+                except NotFoundError:
+                    return None
+
+        running, *rest = await _gather_first_error(
+            [
+                bounded(self.running_backends()),
+                *(bounded(self.service(n)) for n in names),
+                *(bounded(self.service_backends(n, start=since)) for n in names),
+            ]
+        )
+        services: list[Service | None] = rest[: len(names)]
+        lists: list[list[BackendItem] | None] = rest[len(names) :]
+        backends: dict[str, BackendItem] = {}
+        for items in [running, *lists]:
+            for item in items or []:
+                kept = backends.get(item.id)
+                if kept is None or _status_time(item) > _status_time(kept):
+                    backends[item.id] = item
+        live: dict[str, int] = {}
+        for item in backends.values():
+            if item.service_name and (item.status_word or "").lower() != "terminated":
+                live[item.service_name] = live.get(item.service_name, 0) + 1
+        resources = [
+            self.service_resource(s, live.get(s.name, 0))
+            for s in sorted((s for s in services if s is not None), key=lambda s: s.name)
+        ]
+        ordered = sorted(backends.values(), key=lambda b: (-(b.created_at or 0.0), b.id))
+        resources += [self.backend_resource(b) for b in ordered]
+        return self.make_snapshot(resources, started)
+
+    async def check(self) -> None:
+        """Probe the account with one authenticated read (the service list)."""
+        await self.services()
+
+    async def actions(self, resource: Resource) -> list[Action]:
+        """A backend: ``terminate`` until termination starts, ``terminate_hard`` until it is
+        terminated. Services: none (see the module docstring)."""
+        if resource.kind != "backend":
+            return []
+        word = (resource.raw_status or "").lower()
+        if word == "terminated":
+            return []
+        offered = []
+        if word in SOFT_STOPPABLE or word not in STATUS:
+            offered.append(Action(id="terminate", label="Terminate"))
+        if word != "hard-terminating":
+            offered.append(Action(id="terminate_hard", label="Terminate hard", destructive=True))
+        return offered
+
+    async def perform(self, resource: Resource, action_id: str, **params: Any) -> ActionResult:
+        """``terminate`` or ``terminate_hard`` a backend; never retried."""
+        known = ("terminate", "terminate_hard")
+        if resource.kind != "backend":
+            raise self.unknown_action(resource, action_id, ())
+        if action_id not in known:
+            raise self.unknown_action(resource, action_id, known)
+        hard = action_id == "terminate_hard"
+        return await self.run_action(self._terminated(resource.id, hard))
+
+    async def _terminated(self, backend_id: str, hard: bool) -> ActionResult:
+        answer = await self.terminate(backend_id, hard=hard)
+        word = "hard termination" if hard else "termination (SIGTERM)"
+        said = answer.status or "no readable answer"
+        return ActionResult(ok=True, message=f"{word} sent: {said}")
+
+    async def metrics(self, resource: Resource) -> MetricSample | None:
+        """One event of the backend's metrics stream, read on a fresh connection within
+        :attr:`metrics_timeout` seconds; None for a service, a terminated backend, a backend
+        that sends none in time (metrics flow from ``starting`` on) or a stream that ends
+        without one. Nothing is retried here (the next poll is the retry): every failure raises
+        its taxonomy error, a dropped or silent connection as :class:`TransportError`."""
+        if resource.kind != "backend" or (resource.raw_status or "").lower() == "terminated":
+            return None
+        events = self._events(resource.id, "metrics", reconnect=False)
+        try:
+            async with asyncio.timeout(self.metrics_timeout), contextlib.aclosing(events):
+                async for event in events:
+                    found = self._event_model(MetricsEvent, event, resource.id, "metrics")
+                    if found is not None:
+                        return self.sample(resource.id, **metric_sample_fields(found))
+        except TimeoutError:
+            return None
+        return None
+
+
+def _status_time(item: BackendItem) -> float:
+    """When an item's status was reached, for choosing the fresher of two records."""
+    if item.status is None or item.status.time is None:
+        return float("-inf")
+    return item.status.time
+
+
+async def _gather_first_error(coros: Sequence[Awaitable[Any]]) -> list[Any]:
+    """Await every coroutine concurrently; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
+        if failed is not None:
+            return [failed.result()]  # raises its exception
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+__all__ = [
+    "ApiError",
+    "BackendItem",
+    "BackendMetadata",
+    "BackendStatus",
+    "Connection",
+    "Environment",
+    "ExecutableConfig",
+    "GitCommit",
+    "Image",
+    "JamsocketClient",
+    "MetricsEvent",
+    "OkAnswer",
+    "ResourceLimits",
+    "RunningBackends",
+    "Service",
+    "ServiceBackends",
+    "ServiceList",
+    "SpawnConfig",
+    "backend_status",
+]
