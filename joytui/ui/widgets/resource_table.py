@@ -9,7 +9,7 @@ index, so sort, filter, cursor and scroll survive every refresh.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from rich.cells import set_cell_size
@@ -26,7 +26,7 @@ from textual.strip import Strip
 
 from joytui.core.model import Resource, Status
 from joytui.core.store import AccountKey, ResourceKey
-from joytui.ui.views import VIEWS_BY_ID, Column, Query, View, human_age, layout
+from joytui.ui.views import COLUMNS, VIEWS_BY_ID, Column, Query, View, human_age, layout
 
 
 class ResourceTable(ScrollView, can_focus=True):
@@ -112,19 +112,27 @@ class ResourceTable(ScrollView, can_focus=True):
         """Keys in display order."""
         return list(self._order)
 
+    def _sort_key_fn(self) -> Callable[[Resource], Any]:
+        """The sort key of the current sort column (looked up once, used per row)."""
+        column = COLUMNS.get(self.sort_column)
+        primary = column.sort if column is not None else (lambda r: 0)
+        return lambda r: (primary(r), r.name.lower(), r.provider, r.account, r.id)
+
     def _sort_key(self, r: Resource) -> Any:
-        column = next((c for c in self._columns() if c.key == self.sort_column), None)
-        primary = column.sort(r) if column is not None else 0
-        return (primary, r.name.lower(), r.provider, r.account, r.id)
+        return self._sort_key_fn()(r)
 
-    def _columns(self) -> list[Column]:
-        from joytui.ui.views import COLUMNS
-
-        return [COLUMNS[c] for c in self.view.columns]
+    def _shown_fn(self) -> Callable[[Resource], bool]:
+        """Whether a row passes the view's kinds and the filter (looked up once)."""
+        kinds = self.view.kinds
+        query = self.query_filter
+        if not query.text.strip():
+            return (lambda r: True) if kinds is None else (lambda r: r.kind in kinds)
+        if kinds is None:
+            return query.matches
+        return lambda r: r.kind in kinds and query.matches(r)
 
     def _shown(self, r: Resource) -> bool:
-        kinds = self.view.kinds
-        return (kinds is None or r.kind in kinds) and self.query_filter.matches(r)
+        return self._shown_fn()(r)
 
     def replace_all(self, resources: Iterable[Resource]) -> None:
         """Load a whole set of resources (first paint, tests, benchmarks)."""
@@ -142,11 +150,13 @@ class ResourceTable(ScrollView, can_focus=True):
         """Apply one change set, touching only what it changed."""
         reorder = False
         dirty: list[ResourceKey] = []
+        shown = self._shown_fn()
+        sort_key = self._sort_key_fn()
         for r in added:
             self._rows[r.key] = r
             self._versions[r.key] = 0
             self._sort_keys.pop(r.key, None)
-            reorder = reorder or self._shown(r)
+            reorder = reorder or shown(r)
         for key in removed:
             if self._rows.pop(key, None) is not None:
                 self._versions.pop(key, None)
@@ -159,10 +169,10 @@ class ResourceTable(ScrollView, can_focus=True):
             if reorder:
                 self._sort_keys.pop(key, None)
                 continue
-            if self._shown(r) != (key in self._index):
+            if shown(r) != (key in self._index):
                 reorder = True
             elif key in self._index:
-                new = self._sort_key(r)
+                new = sort_key(r)
                 if new != self._sort_keys.get(key):
                     self._sort_keys[key] = new
                     reorder = True
@@ -218,11 +228,13 @@ class ResourceTable(ScrollView, can_focus=True):
         self.rebuilds += 1
         screen_offset = self._cursor_row - int(self.scroll_offset.y)
         keys = self._sort_keys
+        shown = self._shown_fn()
+        sort_key = self._sort_key_fn()
         order = []
         for key, r in self._rows.items():
-            if self._shown(r):
+            if shown(r):
                 if key not in keys:
-                    keys[key] = self._sort_key(r)
+                    keys[key] = sort_key(r)
                 order.append(key)
         order.sort(key=keys.__getitem__, reverse=self.sort_reverse)
         self._order = order

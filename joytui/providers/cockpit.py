@@ -1,0 +1,518 @@
+"""The Cockpit cluster API (``cockpit-api.txt``): hosts and VMs behind a JWT.
+
+The client logs in lazily on first use and keeps the token, the refresh token and the
+expiry. It refreshes shortly before ``expires_in`` runs out, and on a 401 refreshes once and
+tries the call once more. Concurrent callers share one login or refresh (an ``asyncio.Lock``
+plus a generation count), and a refresh that fails falls back to a fresh login.
+
+The spec is silent on the shape of a VM; the model below reads what the simulator sends and
+a few plausible alternative names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field
+
+from joytui.core.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.providers.base import (
+    Bool,
+    Ident,
+    Int,
+    Num,
+    ProviderClient,
+    Text,
+    Timestamp,
+    WireModel,
+    map_status,
+    parse_model,
+    scaled_int,
+)
+from joytui.providers.errors import (
+    AuthError,
+    BadPayloadError,
+    ProviderError,
+    RejectedError,
+    TransportError,
+)
+
+API = "/api/v1"
+MiB = 2**20
+COPY_STORAGE = ("none", "all", "inc")
+VM_ACTIONS = ("start", "stop", "restart", "pause", "resume")
+
+HOST_STATUS = {"connected": Status.RUNNING, "disconnected": Status.ERROR}
+VM_STATUS = {
+    "running": Status.RUNNING,
+    "paused": Status.PAUSED,
+    "stopped": Status.STOPPED,
+    "shutoff": Status.STOPPED,
+    "error": Status.ERROR,
+    "crashed": Status.ERROR,
+}
+VM_PENDING = frozenset({"migrating", "starting", "stopping", "restarting", "pausing", "resuming"})
+
+
+# -- wire models --------------------------------------------------------------------------------
+
+
+class TokenPair(WireModel):
+    """The answer of login and refresh."""
+
+    token: str = Field(min_length=1, validation_alias=AliasChoices("token", "access_token"))
+    refresh_token: Text = None
+    expires_in: Num = None
+
+
+class CockpitHost(WireModel):
+    """One physical server of ``GET /api/v1/hosts``."""
+
+    id: Ident
+    hostname: Text = Field(None, validation_alias=AliasChoices("hostname", "name"))
+    status: Text = Field(None, validation_alias=AliasChoices("status", "state"))
+    sync_cursor: Int = None
+    cpus: Int = None
+    memory_bytes: Int = None
+    vm_count: Int = None
+
+
+class CockpitVM(WireModel):
+    """One VM of ``GET /api/v1/vms`` (shape not in the spec: read tolerantly)."""
+
+    id: Ident
+    name: Text = Field(None, validation_alias=AliasChoices("name", "hostname"))
+    host_id: Text = Field(None, validation_alias=AliasChoices("host_id", "host", "hostId"))
+    status: Text = Field(None, validation_alias=AliasChoices("status", "state"))
+    vcpus: Int = Field(None, validation_alias=AliasChoices("vcpus", "cpus", "cores"))
+    memory_mb: Num = None
+    memory_used_mb: Num = None
+    disk_gb: Num = None
+    ip: Text = None
+    os: Text = None
+    cpu_percent: Num = None
+    uptime_seconds: Num = None
+    created_at: Timestamp = None
+    migration_id: Text = None
+
+
+class ActionAnswer(WireModel):
+    """The answer to a power action (the simulator answers 202 with these)."""
+
+    id: Text = None
+    action: Text = None
+    force: Bool = None
+    status: Text = None
+
+
+class Migration(WireModel):
+    """A migration: the answer of ``migrate`` and of ``GET /api/v1/migrations/:id``."""
+
+    migration_id: Ident = Field(validation_alias=AliasChoices("migration_id", "id"))
+    status: Text = None
+    vm_id: Text = None
+    source_host_id: Text = None
+    destination_host_id: Text = None
+    live: Bool = None
+    copy_storage: Text = None
+    persistent: Bool = None
+    undefine_source: Bool = None
+    started_at: Timestamp = None
+
+
+class _Hosts(WireModel):
+    hosts: list[CockpitHost]
+
+
+class _VMs(WireModel):
+    vms: list[CockpitVM]
+
+
+def _items(data: Any, key: str, call: str) -> Any:
+    """The array of a list answer: ``{"<key>": [...]}`` as the spec shows, or a bare array."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and key in data:
+        return data[key]
+    raise BadPayloadError("missing", call=call, field=key)
+
+
+def read_hosts(data: Any) -> list[CockpitHost]:
+    """Hosts from a ``GET /api/v1/hosts`` answer."""
+    call = "GET /api/v1/hosts"
+    return parse_model(_Hosts, {"hosts": _items(data, "hosts", call)}, call).hosts
+
+
+def read_vms(data: Any) -> list[CockpitVM]:
+    """VMs from a ``GET /api/v1/vms`` answer."""
+    call = "GET /api/v1/vms"
+    return parse_model(_VMs, {"vms": _items(data, "vms", call)}, call).vms
+
+
+def read_vm(data: Any) -> CockpitVM:
+    """One VM (tolerating ``{"vm": {...}}`` around it)."""
+    if isinstance(data, dict) and "id" not in data and isinstance(data.get("vm"), dict):
+        data = data["vm"]
+    return parse_model(CockpitVM, data, "GET /api/v1/vms/:id")
+
+
+def read_tokens(data: Any, call: str) -> TokenPair:
+    """A login or refresh answer."""
+    return parse_model(TokenPair, data, call)
+
+
+def read_migration(data: Any, call: str) -> Migration:
+    """A migration answer."""
+    return parse_model(Migration, data, call)
+
+
+def host_status(raw: str | None) -> Status:
+    """connected -> running, disconnected -> error, else unknown."""
+    return map_status(raw, HOST_STATUS)
+
+
+def vm_status(raw: str | None) -> Status:
+    """A VM's status word, normalized (migrating and any transition are pending)."""
+    return map_status(raw, VM_STATUS, VM_PENDING, ("ing",))
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+
+class CockpitClient(ProviderClient):
+    """A client for one Cockpit cluster."""
+
+    provider = "cockpit"
+    auth_hint = "check username and password"
+    secret_fields = ("password",)
+
+    refresh_margin_max = 60.0
+    """Refresh at most this many seconds before expiry..."""
+    refresh_margin_share = 0.2
+    """...and at most this share of the token's lifetime before it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._token: str | None = None
+        self._refresh_token: str | None = None
+        self._expires_at = math.inf
+        self._generation = 0
+        self._auth_lock = asyncio.Lock()
+        self.clock: Callable[[], float] = time.monotonic
+        """Monotonic seconds, for token expiry (tests put in a clock they control)."""
+        self.logins = 0
+        self.refreshes = 0
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def _token_fresh(self) -> bool:
+        return self._token is not None and self.clock() < self._expires_at
+
+    def _keep(self, pair: TokenPair) -> None:
+        self._token = pair.token
+        if pair.refresh_token:
+            self._refresh_token = pair.refresh_token
+        lifetime = pair.expires_in
+        if lifetime is None or lifetime <= 0:
+            self._expires_at = math.inf  # no expiry given: a 401 will tell us
+        else:
+            margin = min(self.refresh_margin_max, self.refresh_margin_share * lifetime)
+            self._expires_at = self.clock() + lifetime - margin
+        self._generation += 1
+
+    async def _login(self) -> None:
+        call = "login"
+        username = getattr(self.account, "username", "")
+        body = {"username": username, "password": self._secret("password")}
+        self.logins += 1
+        failure: ProviderError | None = None
+        try:
+            data = await self.request_json(
+                "POST", f"{API}/auth/login", call=call, json=body, retry=True
+            )
+        except AuthError as err:
+            failure = AuthError(
+                f"login refused ({err.status or 401})", status=err.status, hint=self.auth_hint
+            )
+        if failure is not None:
+            raise self._bind(failure)
+        self._keep(self.parse(TokenPair, data, call))
+
+    async def _refresh(self) -> None:
+        if self._refresh_token is None:
+            raise self.error(AuthError, "no refresh token yet")
+        call = "refresh"
+        self.refreshes += 1
+        # Not retried: the server may have spent the refresh token on a lost answer.
+        data = await self.request_json(
+            "POST", f"{API}/auth/refresh", call=call, json={"refresh_token": self._refresh_token}
+        )
+        self._keep(self.parse(TokenPair, data, call))
+
+    async def _renew(self, seen: int) -> None:
+        """Get a new token unless someone did since generation ``seen``: refresh if we can,
+        else (or if that fails) log in. One caller at a time; the others wait and reuse it."""
+        async with self._auth_lock:
+            if self._generation != seen and self._token is not None:
+                return
+            if self._refresh_token is not None:
+                try:
+                    await self._refresh()
+                    return
+                except TransportError:
+                    raise
+                except ProviderError:
+                    self._refresh_token = None  # spent or refused: start over
+            await self._login()
+
+    async def login(self) -> None:
+        """``POST /api/v1/auth/login`` with the account's username and password."""
+        async with self._auth_lock:
+            await self._login()
+
+    async def refresh(self) -> None:
+        """``POST /api/v1/auth/refresh``; falls back to a login if the refresh is refused."""
+        await self._renew(self._generation)
+
+    async def _bearer(self) -> tuple[str, int]:
+        if not self._token_fresh():
+            await self._renew(self._generation)
+        assert self._token is not None
+        return self._token, self._generation
+
+    async def call(
+        self, method: str, path: str, *, call: str, json: Any = None, retry: bool = False
+    ) -> Any:
+        """An authenticated request: on a 401, renew the token once and try once more."""
+        token, generation = await self._bearer()
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            return await self.request_json(
+                method, path, call=call, json=json, headers=headers, retry=retry
+            )
+        except AuthError:
+            pass
+        await self._renew(generation)
+        token, _ = await self._bearer()
+        headers = {"Authorization": f"Bearer {token}"}
+        return await self.request_json(
+            method, path, call=call, json=json, headers=headers, retry=retry
+        )
+
+    # -- typed operations ---------------------------------------------------------------------
+
+    async def hosts(self) -> list[CockpitHost]:
+        """``GET /api/v1/hosts``."""
+        data = await self.call("GET", f"{API}/hosts", call="GET /api/v1/hosts", retry=True)
+        return self._read(read_hosts, data)
+
+    async def vms(self) -> list[CockpitVM]:
+        """``GET /api/v1/vms``."""
+        data = await self.call("GET", f"{API}/vms", call="GET /api/v1/vms", retry=True)
+        return self._read(read_vms, data)
+
+    async def vm(self, vm_id: str) -> CockpitVM:
+        """``GET /api/v1/vms/:id``."""
+        path = f"{API}/vms/{quote(vm_id, safe='')}"
+        data = await self.call("GET", path, call="GET /api/v1/vms/:id", retry=True)
+        return self._read(read_vm, data)
+
+    async def vm_action(
+        self,
+        vm_id: str,
+        action: Literal["start", "stop", "restart", "pause", "resume"],
+        *,
+        force: bool = False,
+    ) -> ActionAnswer:
+        """``POST /api/v1/vms/:id/action``; never retried."""
+        if action not in VM_ACTIONS:
+            raise self.error(
+                RejectedError,
+                f"unknown vm action {action!r}",
+                hint=f"expected one of {', '.join(VM_ACTIONS)}",
+            )
+        body: dict[str, Any] = {"action": action}
+        if force:
+            body["force"] = True
+        path = f"{API}/vms/{quote(vm_id, safe='')}/action"
+        data = await self.call("POST", path, call=f"vm {action}", json=body)
+        return self.parse(ActionAnswer, data if data is not None else {}, f"vm {action}")
+
+    async def migrate(
+        self,
+        vm_id: str,
+        destination_host_id: str,
+        *,
+        live: bool = True,
+        persistent: bool = True,
+        undefine_source: bool = True,
+        copy_storage: Literal["none", "all", "inc"] = "none",
+    ) -> Migration:
+        """``POST /api/v1/vms/:id/migrate``; never retried."""
+        if copy_storage not in COPY_STORAGE:
+            raise self.error(
+                RejectedError,
+                f"copy_storage {copy_storage!r} is not allowed",
+                hint="expected none, all or inc",
+            )
+        body = {
+            "destination_host_id": destination_host_id,
+            "live": live,
+            "persistent": persistent,
+            "undefine_source": undefine_source,
+            "copy_storage": copy_storage,
+        }
+        path = f"{API}/vms/{quote(vm_id, safe='')}/migrate"
+        data = await self.call("POST", path, call="migrate", json=body)
+        return self._read(lambda d: read_migration(d, "migrate"), data)
+
+    async def migration(self, migration_id: str) -> Migration:
+        """``GET /api/v1/migrations/:id``: how a migration is going."""
+        path = f"{API}/migrations/{quote(migration_id, safe='')}"
+        data = await self.call("GET", path, call="migration status", retry=True)
+        return self._read(lambda d: read_migration(d, "migration status"), data)
+
+    def _read(self, reader: Callable[[Any], Any], data: Any) -> Any:
+        try:
+            return reader(data)
+        except ProviderError as err:
+            self._bind(err)
+            raise
+
+    # -- the normalized model -----------------------------------------------------------------
+
+    def host_resource(self, host: CockpitHost) -> Resource:
+        """The normalized :class:`Resource` of a host."""
+        return self.resource(
+            kind="host",
+            id=host.id,
+            name=host.hostname or host.id,
+            status=host_status(host.status),
+            raw_status=host.status,
+            vcpus=host.cpus,
+            memory_total=host.memory_bytes,
+            detail={"sync_cursor": host.sync_cursor, "vm_count": host.vm_count},
+        )
+
+    def vm_resource(self, vm: CockpitVM, hostnames: dict[str, str] | None = None) -> Resource:
+        """The normalized :class:`Resource` of a VM (``hostnames``: host id -> hostname)."""
+        return self.resource(
+            kind="vm",
+            id=vm.id,
+            name=vm.name or vm.id,
+            status=vm_status(vm.status),
+            raw_status=vm.status,
+            ip=vm.ip,
+            location=(hostnames or {}).get(vm.host_id or "", vm.host_id),
+            parent=vm.host_id,
+            cpu_percent=vm.cpu_percent,
+            memory_used=_mib(vm.memory_used_mb),
+            memory_total=_mib(vm.memory_mb),
+            vcpus=vm.vcpus,
+            created_at=vm.created_at,
+            detail={
+                "os": vm.os,
+                "disk_gb": vm.disk_gb,
+                "uptime_seconds": vm.uptime_seconds,
+                "migration_id": vm.migration_id,
+            },
+        )
+
+    async def snapshot(
+        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
+    ) -> Snapshot:
+        """Every host and VM (two requests, after a login if needed)."""
+        started = time.monotonic()
+        await self._bearer()  # one login for both calls, not one each
+        results = await asyncio.gather(self.hosts(), self.vms(), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        hosts, vms = results
+        assert isinstance(hosts, list) and isinstance(vms, list)
+        names = {h.id: h.hostname or h.id for h in hosts}
+        resources = [self.host_resource(h) for h in hosts]
+        resources += [self.vm_resource(v, names) for v in vms]
+        return self.make_snapshot(resources, started)
+
+    async def check(self) -> None:
+        """Probe the account: log in and list the hosts."""
+        await self.hosts()
+
+    async def actions(self, resource: Resource) -> list[Action]:
+        """A VM's power actions that fit its status, and migrate; hosts offer none."""
+        if resource.kind != "vm":
+            return []
+        every = {
+            "start": Action(id="start", label="Start"),
+            "stop": Action(id="stop", label="Stop"),
+            "force_stop": Action(id="force_stop", label="Force stop", destructive=True),
+            "restart": Action(id="restart", label="Restart"),
+            "force_restart": Action(id="force_restart", label="Force restart", destructive=True),
+            "pause": Action(id="pause", label="Pause"),
+            "resume": Action(id="resume", label="Resume"),
+            "migrate": Action(id="migrate", label="Migrate to another host"),
+        }
+        fits = {
+            Status.RUNNING: ("stop", "force_stop", "restart", "force_restart", "pause", "migrate"),
+            Status.STOPPED: ("start", "migrate"),
+            Status.PAUSED: ("resume", "stop", "force_stop", "migrate"),
+            Status.ERROR: ("start", "stop", "force_stop", "restart", "force_restart"),
+            Status.PENDING: ("stop", "force_stop"),
+        }
+        return [every[i] for i in fits.get(resource.status, tuple(every))]
+
+    async def perform(self, resource: Resource, action_id: str, **params: Any) -> ActionResult:
+        """A power action (``force_stop``/``force_restart`` send ``force: true``) or
+        ``migrate`` (params: destination_host_id, live, persistent, undefine_source,
+        copy_storage). Never retried."""
+        known = (*VM_ACTIONS, "force_stop", "force_restart", "migrate")
+        if resource.kind != "vm" or action_id not in known:
+            raise self.unknown_action(resource, action_id, known if resource.kind == "vm" else ())
+        if action_id == "migrate":
+            return await self.run_action(self._migrated(resource, params))
+        force = action_id.startswith("force_") or params.get("force") is True
+        action = action_id.removeprefix("force_")
+        return await self.run_action(self._acted(resource.id, action, force))
+
+    async def _acted(self, vm_id: str, action: Any, force: bool) -> ActionResult:
+        answer = await self.vm_action(vm_id, action, force=force)
+        return ActionResult(ok=True, message=answer.status or "accepted")
+
+    async def _migrated(self, resource: Resource, params: dict[str, Any]) -> ActionResult:
+        destination = params.get("destination_host_id")
+        if not isinstance(destination, str) or not destination:
+            raise self.error(
+                RejectedError,
+                "migrate needs a destination_host_id",
+                hint="choose the host to move the VM to",
+            )
+        options = {
+            k: params[k]
+            for k in ("live", "persistent", "undefine_source", "copy_storage")
+            if k in params
+        }
+        mig = await self.migrate(resource.id, destination, **options)
+        return ActionResult(ok=True, message=f"migration {mig.migration_id} {mig.status or ''}")
+
+    async def metrics(self, resource: Resource) -> MetricSample | None:
+        """A VM's reading from ``GET /api/v1/vms/:id``; hosts have none."""
+        if resource.kind != "vm":
+            return None
+        vm = await self.vm(resource.id)
+        return self.sample(
+            resource.id,
+            cpu_percent=vm.cpu_percent,
+            memory_used=_mib(vm.memory_used_mb),
+            memory_total=_mib(vm.memory_mb),
+            uptime_seconds=vm.uptime_seconds,
+        )
+
+
+def _mib(value: float | None) -> int | None:
+    return scaled_int(value, MiB)

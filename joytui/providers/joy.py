@@ -1,0 +1,622 @@
+"""The Joy ``/api/connect`` API (``joy-connect-api.txt``).
+
+Every call is ``POST /api/connect/`` with a ``type`` and the ``x-api-token``/``x-api-key``
+headers. The API's quirks are read tolerantly: ``success`` as ``true`` or ``"true"``, numbers
+as strings, the whole document encoded as a JSON string. ``machine_list`` carries no state,
+so a machine's status comes from ``machine_info``, fetched with bounded concurrency; the
+dashboard can ask for a budget of such calls per poll, visible rows first, the rest in
+rotation, and the last known status is kept for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any
+
+import httpx
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from joytui.core.model import (
+    Action,
+    ActionResult,
+    MetricSample,
+    Resource,
+    Scalar,
+    Snapshot,
+    Status,
+)
+from joytui.providers.base import (
+    Bool,
+    Ident,
+    Int,
+    Num,
+    ProviderClient,
+    Text,
+    Timestamp,
+    WireModel,
+    decode_json,
+    map_status,
+    parse_model,
+    percent,
+    scaled_int,
+    to_float,
+)
+from joytui.providers.errors import (
+    AuthError,
+    BadPayloadError,
+    NotFoundError,
+    ProviderError,
+    RejectedError,
+    ServerError,
+)
+
+PATH = "/api/connect/"
+GiB = 2**30
+DEFAULT_INFO_CONCURRENCY = 16
+
+POWER_STATES: dict[str, tuple[str, bool]] = {
+    "start": ("Start", False),
+    "shutdown": ("Shut down", False),
+    "force_shutdown": ("Force shutdown", True),
+    "reboot": ("Reboot", False),
+    "force_reboot": ("Force reboot", True),
+    "pause": ("Pause", False),
+    "hibernate": ("Hibernate", False),
+    "resume": ("Resume", False),
+}
+"""machine_state -> (label, destructive): the eight states change_machine_state accepts."""
+
+STATUS = {
+    "running": Status.RUNNING,
+    "paused": Status.PAUSED,
+    "suspended": Status.PAUSED,
+    "hibernated": Status.PAUSED,
+    "stopped": Status.STOPPED,
+    "shutoff": Status.STOPPED,
+    "error": Status.ERROR,
+    "internal-error": Status.ERROR,
+    "io-error": Status.ERROR,
+    "guest-panicked": Status.ERROR,
+}
+PENDING = frozenset(
+    {
+        "starting",
+        "stopping",
+        "rebooting",
+        "suspending",
+        "resuming",
+        "prelaunch",
+        "inmigrate",
+        "postmigrate",
+        "finish-migrate",
+        "restore-vm",
+        "save-vm",
+        "suspend",
+        "migrating",
+        "shutdown",
+    }
+)
+PENDING_SUFFIXES = ("ing",)
+
+
+# -- tolerant readers of Joy's own shapes -------------------------------------------------------
+
+
+def to_amount(value: Any) -> float | None:
+    """A money amount: ``932.91``, ``"932.91"``, ``"$ 932.91"``, ``"1,204.50"``."""
+    if isinstance(value, str):
+        value = re.sub(r"[^\d.\-]", "", value) or None
+    return to_float(value)
+
+
+def mask_secret(value: str | None) -> str | None:
+    """Keep only the last 4 characters of a credential (all masked when it is short)."""
+    if value is None:
+        return None
+    if len(value) <= 8:
+        return "****"
+    return "****" + value[-4:]
+
+
+Amount = Annotated[float | None, BeforeValidator(to_amount)]
+Masked = Annotated[Text, AfterValidator(mask_secret)]
+
+
+# -- wire models --------------------------------------------------------------------------------
+
+
+class Envelope(WireModel):
+    """What every answer has: ``success`` (bool or "true"/"false"), and on failure ``error``
+    and maybe ``message``."""
+
+    success: Bool = None
+    error: Text = None
+    message: Text = None
+
+
+class DashboardInfo(WireModel):
+    """``type=dashboardinfo``: wallet and counts."""
+
+    amount: Amount = None
+    instances: Int = None
+    iram: Int = None
+    icore: Int = None
+    hostings: Int = None
+    databases: Int = None
+    dns_domains: Int = None
+    cdn_domains: Int = None
+    total: Int = None
+
+    def figures(self) -> dict[str, Scalar]:
+        """The non-null figures, for :class:`Totals`."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ApiTokenInfo(WireModel):
+    """``account_info.api_token``; the token and key are masked as they are read."""
+
+    id: Int = None
+    api_token: Masked = None
+    api_key: Masked = None
+    timestamp: Text = None
+    api_date: Text = None
+    api_reg_ip: Text = None
+    status: Text = None
+
+
+class AccountInfo(WireModel):
+    """``type=account_info``: the profile (credentials masked)."""
+
+    amount: Text = None
+    email: Text = None
+    verify: Bool = None
+    ip: Text = None
+    time: Timestamp = None
+    twofa: Bool = None
+    username: Text = None
+    full_name: Text = None
+    gender: Int = None
+    profile_pic: Text = None
+    api_token: ApiTokenInfo | None = None
+
+    @property
+    def amount_value(self) -> float | None:
+        """``amount`` as a number (``"$ 932.91"`` -> 932.91), or None if unreadable."""
+        try:
+            return to_amount(self.amount)
+        except ValueError:
+            return None
+
+
+class MachineListItem(WireModel):
+    """One machine of ``type=machine_list`` (no state here)."""
+
+    id: Int = None
+    machine: Text = None
+    machine_node: Text = None
+    ip: Text = None
+    platform: Text = None
+    price: Num = None
+    extime: Text = None
+    expire: Text = None
+    ram: Num = None
+    core: Int = None
+    storage: Num = None
+    ihash: Ident
+
+
+class MachineCurrent(WireModel):
+    """``machine_info.Current``: runtime state and counters."""
+
+    name: Text = None
+    status: Text = None
+    qmpstatus: Text = None
+    cpu: Num = None
+    cpus: Int = None
+    mem: Int = None
+    maxmem: Int = None
+    freemem: Int = None
+    uptime: Num = None
+    netin: Int = None
+    netout: Int = None
+    diskread: Int = None
+    diskwrite: Int = None
+    disk: Int = None
+    maxdisk: Int = None
+    vmid: Int = None
+    pid: Int = None
+    tags: Text = None
+    running_qemu: Text = Field(None, alias="running-qemu")
+    running_machine: Text = Field(None, alias="running-machine")
+
+
+class QemuConfig(WireModel):
+    """``machine_info.qemuConfig`` (the parts joytui shows)."""
+
+    name: Text = None
+    cores: Int = None
+    sockets: Int = None
+    memory: Int = None
+    ostype: Text = None
+    cpu: Text = None
+    net0: Text = None
+    scsi0: Text = None
+    meta: Text = None
+
+    @property
+    def created_at(self) -> float | None:
+        """Creation time from ``meta`` (``creation-qemu=8.1.5,ctime=1712772985``)."""
+        found = re.search(r"(?:^|,)ctime=(\d+)", self.meta or "")
+        return float(found.group(1)) if found else None
+
+
+class MachineInfo(WireModel):
+    """``type=machine_info``: a machine's live state and configuration."""
+
+    value: Text = None
+    current: MachineCurrent | None = Field(None, alias="Current")
+    qemu_config: QemuConfig | None = Field(None, alias="qemuConfig")
+    ip: Text = None
+    os: Text = None
+    extime: Text = None
+
+
+class _MachineList(WireModel):
+    value: list[MachineListItem]
+
+
+# -- pure readers (no I/O; the fuzz tests drive these) -------------------------------------------
+
+_ERRORS: dict[str, tuple[type[ProviderError], str, str | None]] = {
+    "invalid_api_credentials": (AuthError, "credentials refused", "check api_token and api_key"),
+    "machine_not_found": (NotFoundError, "no such machine", None),
+    "invalid_state": (
+        RejectedError,
+        "the API does not accept that machine_state",
+        f"expected one of {', '.join(POWER_STATES)}",
+    ),
+    "instance_token_required": (RejectedError, "the call needs an instance_token", None),
+    "unsupported_type": (RejectedError, "the API does not know this call type", None),
+    "invalid_json": (RejectedError, "the API could not read the request", None),
+}
+
+
+def envelope_error(call: str, data: Any, status: int | None = None) -> ProviderError | None:
+    """The taxonomy error a ``success: false`` document stands for, or None if it succeeded.
+
+    ``invalid_api_credentials`` is an auth error, ``machine_not_found`` not found,
+    ``invalid_state`` and other request problems rejected, anything else a server error.
+    A document without ``success`` counts as success unless it names an ``error``.
+    """
+    if not isinstance(data, dict):
+        raise BadPayloadError("expected an object", call=call, status=status)
+    env = parse_model(Envelope, data, call)
+    failed = env.success is False or (env.success is None and env.error is not None)
+    if not failed:
+        return None
+    code = (env.error or "").strip()
+    cls, words, hint = _ERRORS.get(code, (ServerError, f"{call} failed", None))
+    detail = code if code in _ERRORS else (code or "no reason given")
+    message = f"{words}: {detail}"
+    if env.message and env.message != code:
+        message += f" ({env.message})"
+    if status is not None and status >= 400:
+        message += f" [{status}]"
+    return cls(message, hint=hint, status=status)
+
+
+def read_answer(call: str, content: bytes | str, status: int | None = None) -> dict[str, Any]:
+    """Decode a Joy answer (double-encoded or not) and raise the error it stands for, if any."""
+    data = decode_json(content, call)
+    error = envelope_error(call, data, status)
+    if error is not None:
+        raise error
+    return data
+
+
+def read_dashboardinfo(data: Any) -> DashboardInfo:
+    """Totals from a ``dashboardinfo`` answer."""
+    return parse_model(DashboardInfo, data, "dashboardinfo")
+
+
+def read_account_info(data: Any) -> AccountInfo:
+    """The profile from an ``account_info`` answer, credentials masked."""
+    return parse_model(AccountInfo, data, "account_info")
+
+
+def read_machine_list(data: Any) -> list[MachineListItem]:
+    """Machines from a ``machine_list`` answer (``value`` is the array)."""
+    if isinstance(data, dict) and "value" not in data:
+        raise BadPayloadError("missing", call="machine_list", field="value")
+    return parse_model(_MachineList, data, "machine_list").value
+
+
+def read_machine_info(data: Any) -> MachineInfo:
+    """A ``machine_info`` answer."""
+    info = parse_model(MachineInfo, data, "machine_info")
+    if info.current is None:
+        raise BadPayloadError("missing", call="machine_info", field="Current")
+    return info
+
+
+def machine_status(current: MachineCurrent | None) -> tuple[Status, str | None]:
+    """(normalized status, raw word) from ``Current.status`` and ``Current.qmpstatus``.
+
+    ``status`` leads; but a guest the hypervisor calls running while QMP says paused or in
+    error (Proxmox reports a paused VM so) follows ``qmpstatus``, and a missing or unknown
+    ``status`` falls back to it.
+    """
+    if current is None:
+        return Status.UNKNOWN, None
+    raw = current.status or current.qmpstatus
+    status = map_status(current.status, STATUS, PENDING, PENDING_SUFFIXES)
+    qmp = map_status(current.qmpstatus, STATUS, PENDING, PENDING_SUFFIXES)
+    if status is Status.UNKNOWN and qmp is not Status.UNKNOWN:
+        return qmp, raw
+    if status is Status.RUNNING and qmp in (Status.PAUSED, Status.ERROR):
+        return qmp, current.qmpstatus
+    return status, raw
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+
+class JoyClient(ProviderClient):
+    """A client for one Joy account."""
+
+    provider = "joy"
+    auth_hint = "check api_token and api_key"
+    secret_fields = ("api_token", "api_key")
+
+    init_ip = "127.0.0.1"
+    """``init_ip`` sent with every call, as the spec's examples do."""
+    info_concurrency: int = DEFAULT_INFO_CONCURRENCY
+    """At most this many machine_info calls in flight."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._info: dict[str, MachineInfo] = {}
+        self._info_time: dict[str, float] = {}
+        self._rotation = 0
+        self.info_errors: dict[str, ProviderError] = {}
+        """ihash -> why its last machine_info failed, for the machines of the last snapshot."""
+
+    def _default_headers(self) -> dict[str, str]:
+        return {"x-api-token": self._secret("api_token"), "x-api-key": self._secret("api_key")}
+
+    def error_for_response(self, response: httpx.Response, call: str) -> ProviderError:
+        """A Joy error code the spec or the API is known to use (``invalid_api_credentials``,
+        ``machine_not_found``, ``invalid_state``...) decides the kind; otherwise the HTTP
+        status does."""
+        error = None
+        if response.status_code < 500 and response.content[:1] in (b"{", b'"'):
+            try:
+                data = decode_json(response.content, call)
+                code = data.get("error") if isinstance(data, dict) else None
+                if isinstance(code, str) and code.strip() in _ERRORS:
+                    error = envelope_error(call, data, response.status_code)
+            except ProviderError:
+                error = None
+        return error if error is not None else super().error_for_response(response, call)
+
+    async def connect(self, kind: str, *, retry: bool, **fields: Any) -> dict[str, Any]:
+        """``POST /api/connect/`` with ``type=kind``; the decoded answer, or a taxonomy error."""
+        body = {"type": kind, "init_ip": self.init_ip, "init_browser": "joytui", **fields}
+        response = await self.request("POST", PATH, call=kind, json=body, retry=retry)
+        try:
+            return read_answer(kind, response.content, response.status_code)
+        except ProviderError as err:
+            self._bind(err)
+            raise
+
+    def _read(self, reader: Any, data: Any) -> Any:
+        try:
+            return reader(data)
+        except ProviderError as err:
+            self._bind(err)
+            raise
+
+    # -- typed operations ---------------------------------------------------------------------
+
+    async def dashboardinfo(self) -> DashboardInfo:
+        """``type=dashboardinfo``: wallet amount and counts."""
+        return self._read(read_dashboardinfo, await self.connect("dashboardinfo", retry=True))
+
+    async def account_info(self) -> AccountInfo:
+        """``type=account_info``: the profile, with the API token and key masked."""
+        return self._read(read_account_info, await self.connect("account_info", retry=True))
+
+    async def machine_list(self) -> list[MachineListItem]:
+        """``type=machine_list``: every machine (without state)."""
+        return self._read(read_machine_list, await self.connect("machine_list", retry=True))
+
+    async def machine_info(self, ihash: str) -> MachineInfo:
+        """``type=machine_info`` for one machine (``instance_token`` = its ihash)."""
+        data = await self.connect("machine_info", retry=True, instance_token=ihash)
+        info: MachineInfo = self._read(read_machine_info, data)
+        self._info[ihash] = info
+        self._info_time[ihash] = time.time()
+        return info
+
+    async def change_machine_state(self, ihash: str, machine_state: str) -> str:
+        """``type=change_machine_state``; returns the API's answer (e.g. ``shutdown_success``).
+
+        Never retried. A state outside :data:`POWER_STATES` is refused before sending, and an
+        ``invalid_state`` answer raises :class:`RejectedError`.
+        """
+        if machine_state not in POWER_STATES:
+            raise self.error(
+                RejectedError,
+                f"unknown machine_state {machine_state!r}",
+                hint=f"expected one of {', '.join(POWER_STATES)}",
+            )
+        data = await self.connect(
+            "change_machine_state",
+            retry=False,
+            instance_token=ihash,
+            machine_state=machine_state,
+        )
+        value = data.get("value")
+        return value if isinstance(value, str) and value else "ok"
+
+    # -- the normalized model -----------------------------------------------------------------
+
+    def to_resource(self, item: MachineListItem, info: MachineInfo | None) -> Resource:
+        """The normalized :class:`Resource` of a machine, from its list item and its last
+        ``machine_info`` (None: status unknown)."""
+        cur = info.current if info is not None else None
+        qemu = info.qemu_config if info is not None else None
+        status, raw = machine_status(cur)
+        memory_total = cur.maxmem if cur is not None and cur.maxmem else None
+        if memory_total is None and item.ram is not None:
+            memory_total = scaled_int(item.ram, GiB)
+        cpu = percent(cur.cpu) if cur is not None else None
+        return self.resource(
+            kind="machine",
+            id=item.ihash,
+            name=item.machine or (cur.name if cur else None) or item.ihash,
+            status=status,
+            raw_status=raw,
+            ip=item.ip or (info.ip if info else None),
+            location=item.machine_node,
+            cpu_percent=cpu,
+            memory_used=cur.mem if cur is not None else None,
+            memory_total=memory_total,
+            vcpus=item.core if item.core is not None else (cur.cpus if cur else None),
+            created_at=qemu.created_at if qemu is not None else None,
+            detail={
+                "vm_name": cur.name if cur else None,
+                "platform": item.platform or (info.os if info else None),
+                "storage_gb": item.storage,
+                "ram_gb": item.ram,
+                "uptime_seconds": cur.uptime if cur else None,
+                "qmpstatus": cur.qmpstatus if cur else None,
+                "vmid": cur.vmid if cur else None,
+                "record_id": item.id,
+                "price": item.price,
+                "expire": item.expire,
+                "extime": item.extime,
+                "status_age_seconds": self._status_age(item.ihash),
+            },
+        )
+
+    def _status_age(self, ihash: str) -> float | None:
+        when = self._info_time.get(ihash)
+        return None if when is None else round(max(0.0, time.time() - when), 1)
+
+    def _choose(self, ids: list[str], budget: int | None, priority_ids: Iterable[str]) -> list[str]:
+        """Which machines get a machine_info this poll: all, or the budget's worth,
+        priority first, then the rest in rotation from where the last poll stopped."""
+        if budget is None:
+            return ids
+        budget = max(0, budget)
+        known = set(ids)
+        chosen: list[str] = []
+        seen: set[str] = set()
+        for ihash in priority_ids:
+            if len(chosen) >= budget:
+                break
+            if ihash in known and ihash not in seen:
+                chosen.append(ihash)
+                seen.add(ihash)
+        rest = [i for i in ids if i not in seen]
+        room = min(budget - len(chosen), len(rest))
+        if room > 0:
+            start = self._rotation % len(rest)
+            chosen.extend(rest[(start + k) % len(rest)] for k in range(room))
+            self._rotation = (start + room) % len(rest)
+        return chosen
+
+    async def _fetch_infos(self, ids: list[str]) -> dict[str, ProviderError]:
+        """machine_info for ``ids``, at most :attr:`info_concurrency` at a time; the failures."""
+        failures: dict[str, ProviderError] = {}
+        pending = iter(ids)
+
+        async def worker() -> None:
+            for ihash in pending:  # a shared iterator: each id is taken once
+                try:
+                    await self.machine_info(ihash)
+                except ProviderError as err:
+                    failures[ihash] = err
+                    if isinstance(err, AuthError):
+                        return
+
+        workers = max(1, min(self.info_concurrency, len(ids)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return failures
+
+    async def snapshot(
+        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
+    ) -> Snapshot:
+        """Every machine with its status, and the dashboard totals.
+
+        ``info_budget=None`` fetches machine_info for every machine; a number limits the
+        calls (``priority_ids`` first, the rest in rotation) and the others keep their last
+        known status. A few failed machine_info calls leave those machines' last status
+        (see :attr:`info_errors`); an auth failure, or every call failing, raises.
+        """
+        started = time.monotonic()
+        results = await asyncio.gather(
+            self.machine_list(), self.dashboardinfo(), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        machines, dash = results
+        assert isinstance(machines, list) and isinstance(dash, DashboardInfo)
+        ids = list(dict.fromkeys(m.ihash for m in machines))
+        for gone in set(self._info) - set(ids):
+            self._info.pop(gone, None)
+            self._info_time.pop(gone, None)
+        chosen = self._choose(ids, info_budget, priority_ids)
+        failures = await self._fetch_infos(chosen) if chosen else {}
+        for ihash in chosen:
+            if ihash in failures and isinstance(failures[ihash], NotFoundError):
+                self._info.pop(ihash, None)  # deleted between the list and the info
+        self.info_errors = failures
+        auth = next((e for e in failures.values() if isinstance(e, AuthError)), None)
+        if auth is not None:
+            raise auth
+        if chosen and len(failures) == len(chosen):
+            raise next(iter(failures.values()))
+        resources = [self.to_resource(m, self._info.get(m.ihash)) for m in machines]
+        return self.make_snapshot(resources, started, dash.figures())
+
+    async def check(self) -> None:
+        """Probe the account with one dashboardinfo call."""
+        await self.dashboardinfo()
+
+    async def actions(self, resource: Resource) -> list[Action]:
+        """The eight power states (force_shutdown and force_reboot are destructive)."""
+        return [
+            Action(id=state, label=label, destructive=destructive)
+            for state, (label, destructive) in POWER_STATES.items()
+        ]
+
+    async def perform(self, resource: Resource, action_id: str, **params: Any) -> ActionResult:
+        """change_machine_state to ``action_id``; never retried."""
+        if action_id not in POWER_STATES:
+            raise self.unknown_action(resource, action_id, tuple(POWER_STATES))
+        return await self.run_action(self._changed(resource.id, action_id))
+
+    async def _changed(self, ihash: str, state: str) -> ActionResult:
+        return ActionResult(ok=True, message=await self.change_machine_state(ihash, state))
+
+    async def metrics(self, resource: Resource) -> MetricSample | None:
+        """A reading from machine_info's ``Current``."""
+        cur = (await self.machine_info(resource.id)).current
+        assert cur is not None  # read_machine_info guarantees it
+        return self.sample(
+            resource.id,
+            cpu_percent=percent(cur.cpu),
+            memory_used=cur.mem,
+            memory_total=cur.maxmem,
+            net_in=cur.netin,
+            net_out=cur.netout,
+            disk_read=cur.diskread,
+            disk_write=cur.diskwrite,
+            uptime_seconds=cur.uptime,
+        )
