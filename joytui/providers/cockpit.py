@@ -210,6 +210,14 @@ class CockpitClient(ProviderClient):
 
     # -- tokens -------------------------------------------------------------------------------
 
+    def _scrub(self, text: str) -> str:
+        """Mask the password, and the live token and refresh token too."""
+        text = super()._scrub(text)
+        for value in (getattr(self, "_token", None), getattr(self, "_refresh_token", None)):
+            if value and len(value) >= 8 and value in text:
+                text = text.replace(value, "***")
+        return text
+
     def _token_fresh(self) -> bool:
         return self._token is not None and self.clock() < self._expires_at
 

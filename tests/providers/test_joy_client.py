@@ -1,0 +1,363 @@
+"""The Joy client against the simulator: every type, quirks, power states, budgeted snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from joytui.config import JoyAccount
+from joytui.core.model import Status
+from joytui.providers.errors import (
+    AuthError,
+    NotFoundError,
+    RejectedError,
+    ServerError,
+)
+from joytui.providers.joy import (
+    POWER_STATES,
+    JoyClient,
+    MachineCurrent,
+    envelope_error,
+    machine_status,
+    mask_secret,
+    read_answer,
+)
+from joytui.sim.base import SimOptions
+from joytui.sim.joy import ACTIONS, DEMO_KEY, DEMO_TOKEN
+from joytui.sim.server import SimServer
+from tests.conftest import advance, set_faults
+
+GiB = 2**30
+
+
+def client_for(sim, token: str = DEMO_TOKEN, key: str = DEMO_KEY) -> JoyClient:
+    acc = JoyAccount(name="x", base_url=sim.base_url, api_token="t", api_key="k")
+    client = JoyClient(acc, {"api_token": SecretStr(token), "api_key": SecretStr(key)})
+    client.backoff_seconds = 0.01
+    return client
+
+
+def sim_machines(sim):
+    return sim.simulator.providers["joy"].by_hash
+
+
+def count_types(client: JoyClient) -> list[str]:
+    """Record the ``type`` of every call the client sends."""
+    sent: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        sent.append(json.loads(request.content)["type"])
+
+    client.http.event_hooks["request"].append(hook)
+    return sent
+
+
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[SimServer]:
+    """One simulator for this module's tests that change nothing in it; its clock is frozen
+    (speed 0) so nothing moves between a read and the check of it."""
+    with SimServer(SimOptions(seed=7, machines=40, speed=0.0, incidents=False)) as server:
+        yield server
+
+
+@pytest.fixture
+def shared(shared_sim: SimServer) -> Iterator[SimServer]:
+    """The shared simulator, its faults cleared after each test."""
+    yield shared_sim
+    httpx.delete(f"{shared_sim.base_url}/__sim__/faults").raise_for_status()
+
+
+@pytest.fixture
+def shared_http(shared: SimServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=shared.base_url, timeout=10) as client:
+        yield client
+
+
+# -- status mapping -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "qmp", "expected"),
+    [
+        ("running", "running", Status.RUNNING),
+        ("starting", "prelaunch", Status.PENDING),
+        ("stopping", "running", Status.PENDING),
+        ("rebooting", "running", Status.PENDING),
+        ("suspending", "running", Status.PENDING),
+        ("resuming", "prelaunch", Status.PENDING),
+        ("paused", "paused", Status.PAUSED),
+        ("suspended", "suspended", Status.PAUSED),
+        ("stopped", "stopped", Status.STOPPED),
+        ("error", "internal-error", Status.ERROR),
+        ("running", "paused", Status.PAUSED),  # Proxmox reports a paused guest so
+        (None, "running", Status.RUNNING),
+        ("zombie", None, Status.UNKNOWN),
+    ],
+)
+def test_machine_status(status, qmp, expected):
+    got, raw = machine_status(MachineCurrent(status=status, qmpstatus=qmp))
+    assert got is expected
+    assert raw in (status, qmp)
+
+
+def test_unknown_status_keeps_the_raw_word():
+    assert machine_status(MachineCurrent(status="zombie")) == (Status.UNKNOWN, "zombie")
+    assert machine_status(None) == (Status.UNKNOWN, None)
+
+
+# -- envelopes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("doc", "cls"),
+    [
+        ({"success": "false", "error": "invalid_api_credentials"}, AuthError),
+        ({"success": False, "error": "machine_not_found"}, NotFoundError),
+        ({"success": False, "error": "invalid_state"}, RejectedError),
+        ({"success": "false", "error": "unsupported_type"}, RejectedError),
+        ({"success": "false"}, ServerError),
+        ({"error": "something_odd"}, ServerError),
+    ],
+)
+def test_failed_envelopes_map_to_the_taxonomy(doc, cls):
+    err = envelope_error("machine_info", doc)
+    assert type(err) is cls
+
+
+@pytest.mark.parametrize("success", [True, "true", 1, "1", None])
+def test_successful_envelopes_in_every_spelling(success):
+    doc = {"value": 1} if success is None else {"success": success, "value": 1}
+    assert envelope_error("dashboardinfo", doc) is None
+    assert read_answer("dashboardinfo", json.dumps(json.dumps(doc)).encode()) == doc
+
+
+def test_mask_secret_keeps_the_last_four():
+    assert mask_secret(DEMO_KEY) == "****" + DEMO_KEY[-4:]
+    assert mask_secret("short") == "****" and mask_secret(None) is None
+
+
+# -- the operations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quirk_rate", [0.0, 1.0])
+async def test_every_read_under_every_quirk(shared, shared_http, quirk_rate):
+    set_faults(shared_http, joy={"quirk_rate": quirk_rate})
+    truth = sim_machines(shared)
+    joy = shared.simulator.providers["joy"]
+    async with client_for(shared) as client:
+        dash = await client.dashboardinfo()
+        machines = await client.machine_list()
+        first = machines[0]
+        info = await client.machine_info(first.ihash)
+        account = await client.account_info()
+    assert dash.amount == pytest.approx(float(joy.amount))
+    assert dash.instances == len(truth) and dash.iram == joy.iram and dash.icore == joy.icore
+    assert all(isinstance(v, int) for k, v in dash.figures().items() if k != "amount")
+    assert {m.ihash for m in machines} == set(truth)
+    m = truth[first.ihash]
+    assert (first.ram, first.core, first.storage, first.id) == (m.ram, m.core, m.storage, m.id)
+    assert info.value == first.ihash and info.current.vmid == m.vmid
+    assert info.current.status == m.status and info.current.maxmem == m.ram * GiB
+    assert isinstance(info.current.cpu, float) and info.qemu_config.memory == m.ram * 1024
+    assert account.username == joy.account["username"] and account.verify is True
+    assert account.amount_value == pytest.approx(float(joy.amount))
+
+
+async def test_account_info_masks_the_credentials(shared):
+    async with client_for(shared) as client:
+        account = await client.account_info()
+    dumped = account.model_dump_json()
+    assert DEMO_TOKEN not in dumped and DEMO_KEY not in dumped
+    assert account.api_token.api_key == "****" + DEMO_KEY[-4:]
+    assert account.api_token.api_token == "****" + DEMO_TOKEN[-4:]
+    assert account.api_token.status == "enabled"
+
+
+async def test_snapshot_has_every_machine_with_its_status(shared):
+    truth = sim_machines(shared)
+    async with client_for(shared) as client:
+        sent = count_types(client)
+        snap = await client.snapshot()
+    assert sent.count("machine_info") == len(truth) and sent.count("machine_list") == 1
+    assert len(snap.resources) == len(truth)
+    for r in snap.resources:
+        m = truth[r.id]
+        assert (r.kind, r.name, r.ip, r.location) == ("machine", str(m.vmid), m.ip, m.node)
+        assert r.raw_status == m.status and r.status is not Status.UNKNOWN
+        assert r.vcpus == m.core and r.memory_total == m.ram * GiB
+        assert r.cpu_percent is not None and 0 <= r.cpu_percent <= 100
+        assert r.detail["platform"] == m.platform and r.detail["storage_gb"] == m.storage
+    figures = snap.totals.figures
+    assert isinstance(figures["amount"], float) and figures["instances"] == len(truth)
+    assert sum(snap.totals.counts["machine"].values()) == len(truth)
+
+
+async def test_info_concurrency_is_bounded(shared, shared_http):
+    set_faults(shared_http, joy={"latency_ms": 20})
+    in_flight = 0
+    peak = 0
+
+    async with client_for(shared) as client:
+        client.info_concurrency = 3
+
+        async def on_request(request):
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+
+        async def on_response(response):
+            nonlocal in_flight
+            in_flight -= 1
+
+        client.http.event_hooks["request"].append(on_request)
+        client.http.event_hooks["response"].append(on_response)
+        await client.snapshot()
+    assert peak == 3
+
+
+async def test_budgeted_snapshots_put_priority_first_then_rotate(shared):
+    truth = sim_machines(shared)
+    async with client_for(shared) as client:
+        sent = count_types(client)
+        first = await client.snapshot(info_budget=0)
+        assert all(r.status is Status.UNKNOWN for r in first.resources)
+        assert "machine_info" not in sent
+        ids = [r.id for r in first.resources]
+        favourite = ids[-1]
+        seen: set[str] = set()
+        rounds = 0
+        while len(seen) < len(ids) - 1:
+            sent.clear()
+            snap = await client.snapshot(info_budget=7, priority_ids=[favourite, "no-such"])
+            rounds += 1
+            assert sent.count("machine_info") == 7
+            fresh = {r.id for r in snap.resources if r.status is not Status.UNKNOWN}
+            assert favourite in fresh and fresh >= seen  # last known status is kept
+            seen = fresh - {favourite}
+        # 39 others at 6 a round: every machine covered in 7 rounds, none fetched twice.
+        assert rounds == -(-(len(ids) - 1) // 6)
+        assert all(r.raw_status == truth[r.id].status for r in snap.resources)
+
+
+async def test_metrics_from_machine_info(shared):
+    async with client_for(shared) as client:
+        snap = await client.snapshot()
+        running = next(r for r in snap.resources if r.status is Status.RUNNING)
+        sample = await client.metrics(running)
+    assert sample.resource_id == running.id and sample.provider == "joy"
+    assert sample.memory_total == running.memory_total and sample.memory_used > 0
+    for field in ("net_in", "net_out", "disk_read", "disk_write"):
+        assert getattr(sample, field) > 0
+    assert sample.uptime_seconds > 0 and 0 <= sample.cpu_percent <= 100
+
+
+async def test_the_eight_power_states(sim):
+    async with client_for(sim) as client:
+        snap = await client.snapshot()
+        target = snap.resources[0]
+        actions = await client.actions(target)
+        assert [a.id for a in actions] == list(POWER_STATES)
+        assert {a.id for a in actions if a.destructive} == {"force_shutdown", "force_reboot"}
+        for state in POWER_STATES:
+            result = await client.perform(target, state)
+            assert result.ok and result.message == ACTIONS[state].reply
+
+
+async def test_a_power_action_moves_the_machine(sim, sim_http):
+    truth = sim_machines(sim)
+    async with client_for(sim) as client:
+        snap = await client.snapshot()
+        target = next(r for r in snap.resources if r.status is Status.RUNNING)
+        assert await client.change_machine_state(target.id, "shutdown") == "shutdown_success"
+        info = await client.machine_info(target.id)
+        assert machine_status(info.current) == (Status.PENDING, "stopping")
+        advance(sim_http, 60)
+        snap = await client.snapshot(info_budget=1, priority_ids=[target.id])
+    moved = next(r for r in snap.resources if r.id == target.id)
+    assert moved.status is Status.STOPPED and truth[target.id].status == "stopped"
+
+
+async def test_invalid_state_is_a_clear_error(shared):
+    async with client_for(shared) as client:
+        sent = count_types(client)
+        ihash = (await client.machine_list())[0].ihash
+        sent.clear()
+        with pytest.raises(RejectedError, match="unknown machine_state 'explode'") as info:
+            await client.change_machine_state(ihash, "explode")
+        assert sent == [] and "expected one of start, shutdown" in str(info.value)
+        # What the API says when it is sent one anyway.
+        with pytest.raises(RejectedError, match="invalid_state") as info:
+            await client.connect(
+                "change_machine_state", retry=False, instance_token=ihash, machine_state="zz"
+            )
+        assert info.value.status == 400
+        with pytest.raises(RejectedError, match="no action 'explode'"):
+            await client.perform((await client.snapshot(info_budget=0)).resources[0], "explode")
+
+
+async def test_unknown_machine_is_not_found(shared):
+    async with client_for(shared) as client:
+        with pytest.raises(NotFoundError, match="machine_not_found") as info:
+            await client.machine_info("0" * 32)
+    assert info.value.status == 404 and str(info.value).startswith("joy 'x': ")
+
+
+async def test_wrong_credentials_are_an_auth_error(shared):
+    async with client_for(shared, key="joy-wrong-key-123456") as client:
+        with pytest.raises(AuthError, match="invalid_api_credentials") as info:
+            await client.snapshot()
+    assert info.value.status == 401 and "check api_token and api_key" in str(info.value)
+    assert "joy-wrong-key-123456" not in repr(info.value)
+
+
+# -- partial failures (shapes the simulator does not make on demand) ----------------------------
+
+
+def fake_joy(failing: set[str]):
+    machines = [{"ihash": h, "machine": h, "ram": 1, "core": 1} for h in ("a1", "b2", "c3")]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        kind = body["type"]
+        if kind == "machine_list":
+            return httpx.Response(200, json={"success": "true", "value": machines})
+        if kind == "dashboardinfo":
+            return httpx.Response(200, json={"success": "true", "amount": "1.50", "total": "3"})
+        token = body["instance_token"]
+        if token in failing:
+            return httpx.Response(502, text="<html>bad gateway</html>")
+        return httpx.Response(
+            200, json={"success": True, "value": token, "Current": {"status": "running"}}
+        )
+
+    acc = JoyAccount(name="x", base_url="http://joy.test", api_token="t", api_key="k")
+    secrets = {"api_token": SecretStr(DEMO_TOKEN), "api_key": SecretStr(DEMO_KEY)}
+    client = JoyClient(acc, secrets, transport=httpx.MockTransport(handler))
+    client.backoff_seconds = 0.001
+    return client
+
+
+async def test_a_few_failed_infos_leave_those_machines_unknown():
+    async with fake_joy({"b2"}) as client:
+        snap = await client.snapshot()
+    status = {r.id: r.status for r in snap.resources}
+    assert status == {"a1": Status.RUNNING, "b2": Status.UNKNOWN, "c3": Status.RUNNING}
+    assert set(client.info_errors) == {"b2"} and isinstance(client.info_errors["b2"], ServerError)
+    assert snap.totals.figures == {"amount": 1.5, "total": 3}
+
+
+async def test_every_info_failing_raises():
+    async with fake_joy({"a1", "b2", "c3"}) as client:
+        with pytest.raises(ServerError, match="502"):
+            await client.snapshot()
+
+
+async def test_concurrent_snapshots_do_not_interfere(shared):
+    async with client_for(shared) as client:
+        a, b = await asyncio.gather(client.snapshot(), client.snapshot())
+    assert [r.id for r in a.resources] == [r.id for r in b.resources]
