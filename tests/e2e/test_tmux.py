@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +22,18 @@ pytestmark = [
 class Tmux:
     """A private tmux server running one command in one pane."""
 
-    def __init__(self, command: str, size: tuple[int, int], env: dict[str, str]) -> None:
+    def __init__(
+        self, command: str, size: tuple[int, int], env: dict[str, str], workdir: Path
+    ) -> None:
         self.socket = f"joytui-e2e-{uuid.uuid4().hex[:8]}"
         width, height = size
         exports = " ".join(f"{k}={v}" for k, v in env.items())
+        self.pid_file = workdir / "pid"
+        self.code_file = workdir / "code"
+        # The inner shell records the pid, then becomes the program (exec keeps the pid); the
+        # outer shell records its exit status (tmux's own pane status is unreliable here).
+        inner = f"echo $$ > {self.pid_file}; exec env -u COLUMNS -u LINES {exports} {command}"
+        wrapped = f"sh -c {shlex.quote(inner)}; echo $? > {self.code_file}"
         self.run(
             "-f",
             os.devnull,
@@ -35,7 +45,7 @@ class Tmux:
             str(width),
             "-y",
             str(height),
-            f"env -u COLUMNS -u LINES {exports} {command}",
+            f"sh -c {shlex.quote(wrapped)}",
         )
         # With no client attached tmux may fall back to its 80x24 default size: pin ours.
         self.run("set-option", "-t", "t", "window-size", "manual")
@@ -79,14 +89,19 @@ class Tmux:
     def pane(self, fmt: str) -> str:
         return self.run("display-message", "-p", "-t", "t", fmt).strip()
 
-    def wait_dead(self, timeout: float = 15.0) -> int:
+    def wait_exit(self, timeout: float = 15.0) -> int:
+        """The program's exit status, once it has exited."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead, _, status = self.pane("#{pane_dead}|#{pane_dead_status}").partition("|")
-            if dead == "1" and status:
-                return int(status)
+            text = self.code_file.read_text().strip() if self.code_file.exists() else ""
+            if text:
+                return int(text)
             time.sleep(0.2)
         raise AssertionError(f"joytui did not exit; the screen shows:\n{self.screen()}")
+
+    @property
+    def program_pid(self) -> int:
+        return int(self.pid_file.read_text())
 
     def kill(self) -> None:
         self.run("kill-server")
@@ -109,13 +124,13 @@ DEMO = f"{sys.executable} -m joytui demo --seed 7"
     ],
     ids=["120x40-tmux", "80x24-screen", "80x24-no-color"],
 )
-def test_demo_in_tmux(size, env):
-    tmux = Tmux(DEMO, size, {"TEXTUAL_ANIMATIONS": "none", **env})
+def test_demo_in_tmux(size, env, tmp_path):
+    tmux = Tmux(DEMO, size, {"TEXTUAL_ANIMATIONS": "none", **env}, tmp_path)
     try:
         screen = tmux.wait_for("sim-instances")
         tmux.wait_for("running")
         assert "PROVIDER" in screen or "ACCOUNT" in screen
-        pid = int(tmux.pane("#{pane_pid}"))
+        pid = tmux.program_pid
 
         tmux.keys("1")
         screen = tmux.wait_for("HEALTH")
@@ -146,7 +161,7 @@ def test_demo_in_tmux(size, env):
         tmux.keys("Escape")
 
         tmux.keys("q")
-        assert tmux.wait_dead() == 0
+        assert tmux.wait_exit() == 0
         time.sleep(0.5)
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # nothing left behind

@@ -86,6 +86,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self.sort_reverse = False
         self.cursor_key: ResourceKey | None = None
         self._cursor_row = 0
+        self._pinned = False
+        """True once the user has moved the cursor: from then on it follows its resource.
+        Before that it stays on the top row, so what sorts first (errors) is what shows first."""
         self.rebuilds = 0
 
     # -- the model ---------------------------------------------------------------------------
@@ -241,7 +244,11 @@ class ResourceTable(ScrollView, can_focus=True):
         self._index = {k: i for i, k in enumerate(order)}
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(order) + 1)
-        if self.cursor_key in self._index:
+        if not self._pinned:
+            self._cursor_row = 0
+            self.scroll_to(y=0, animate=False)
+            self._set_cursor_key()
+        elif self.cursor_key in self._index:
             self._cursor_row = self._index[self.cursor_key]
             self.scroll_to(y=max(0, self._cursor_row - screen_offset), animate=False)
         else:
@@ -281,12 +288,15 @@ class ResourceTable(ScrollView, can_focus=True):
             self.refresh_lines(self._cursor_row + 1)
 
     def action_cursor(self, delta: int) -> None:
+        self._pinned = True
         self.move_cursor(self._cursor_row + delta)
 
     def action_page(self, direction: int) -> None:
+        self._pinned = True
         self.move_cursor(self._cursor_row + direction * max(1, self.size.height - 2))
 
     def action_edge(self, bottom: int) -> None:
+        self._pinned = True
         self.move_cursor(len(self._order) - 1 if bottom else 0)
 
     def on_click(self, event: events.Click) -> None:
@@ -298,6 +308,7 @@ class ResourceTable(ScrollView, can_focus=True):
                     return
                 x += width + 1
             return
+        self._pinned = True
         self.move_cursor(int(self.scroll_offset.y) + event.y - 1)
 
     def notify_style_update(self) -> None:
