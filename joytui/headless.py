@@ -93,7 +93,9 @@ def render_resources(resources: Iterable[Resource], fmt: str) -> str:
     """``list`` output in table, json or csv."""
     ordered = sorted(resources, key=_sort_key)
     if fmt == "json":
-        return json.dumps([r.public() for r in ordered], indent=2) + "\n"
+        # One resource per line: readable, greppable, and the C encoder (indent= is pure Python).
+        lines = ",\n".join(json.dumps(r.public()) for r in ordered)
+        return f"[\n{lines}\n]\n" if lines else "[]\n"
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

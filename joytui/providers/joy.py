@@ -55,7 +55,7 @@ from joytui.providers.errors import (
 
 PATH = "/api/connect/"
 GiB = 2**30
-DEFAULT_INFO_CONCURRENCY = 16
+DEFAULT_INFO_CONCURRENCY = 4
 
 POWER_STATES: dict[str, tuple[str, bool]] = {
     "start": ("Start", False),
