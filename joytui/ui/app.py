@@ -25,8 +25,11 @@ from joytui.ui.widgets.accounts_bar import AccountsBar
 from joytui.ui.widgets.resource_table import ResourceTable, stale_ages
 from joytui.ui.widgets.totals_view import TotalsView
 
-JOY_INFO_BUDGET = 200
-"""Joy machine_info requests per poll: the visible rows first, then the rest in rotation."""
+JOY_FIRST_POLL = 200
+"""Joy machine_info requests in the first poll of an account."""
+JOY_ROTATION = 8
+"""Joy machine_info requests per poll beyond the visible rows: the rest, in rotation.
+Visible machines are fresh every poll; a hidden one within (machines / 8) polls."""
 
 
 class JoyTuiApp(App[int]):
@@ -73,6 +76,7 @@ class JoyTuiApp(App[int]):
         self.handles: list[AccountHandle] = []
         self.poller: Poller | None = None
         self._poll = poll
+        self._joy_seen: dict[str, bool] = {}
         self._initial_view = initial_view
         self.theme_files, self.theme_problems = load_themes()
         for theme_file in self.theme_files.values():
@@ -134,8 +138,13 @@ class JoyTuiApp(App[int]):
         async def fetch() -> Snapshot:
             if handle.provider != "joy":
                 return await client.snapshot()
-            visible = [k[3] for k in self.table.visible_keys() if k[1] == handle.name]
-            return await client.snapshot(info_budget=JOY_INFO_BUDGET, priority_ids=visible)
+            visible = [k[3] for k in self.table.visible_keys() if k[:2] == ("joy", handle.name)]
+            budget = len(visible) + JOY_ROTATION
+            if not self._joy_seen.get(handle.name):
+                # First poll: a screenful and more, before anything is visible to prioritise.
+                self._joy_seen[handle.name] = True
+                budget = JOY_FIRST_POLL
+            return await client.snapshot(info_budget=budget, priority_ids=visible)
 
         return fetch
 
