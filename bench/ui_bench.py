@@ -106,6 +106,11 @@ def child(kind: str, n: int, report: str) -> None:
                 table = self.query_one(DataTable)
                 for title in ("NAME", "STATUS", "CPU", "MEM", "IP", "WHERE", "ID"):
                     table.add_column(title, key=title)
+                # Rows arrive once the app is up, as a first poll's do.
+                self.set_timer(0.5, self.load)
+
+            def load(self) -> None:
+                table = self.query_one(DataTable)
                 start = time.perf_counter()
                 for r in resources:
                     table.add_row(
@@ -123,6 +128,7 @@ def child(kind: str, n: int, report: str) -> None:
                 )
                 self.set_timer(1.5, self.change_some)
                 self.set_timer(3.0, self.change_one)
+                self.set_timer(4.0, lambda: note(event="ready"))
 
             def change_some(self) -> None:
                 table = self.query_one(DataTable)
@@ -152,6 +158,9 @@ def child(kind: str, n: int, report: str) -> None:
         def on_mount(self) -> None:
             super().on_mount()
             self.action_view("machines")
+            self.set_timer(0.5, self.load)
+
+        def load(self) -> None:
             table = self.query_one(ResourceTable)
             start = time.perf_counter()
             table.replace_all(resources)
@@ -160,7 +169,7 @@ def child(kind: str, n: int, report: str) -> None:
             )
             self.set_timer(1.5, self.change_some)
             self.set_timer(3.0, self.change_one)
-            self.set_timer(4.0, lambda: note(event="ready"))
+            self.set_timer(4.0, lambda: note(event="ready"))  # after load
 
         def change_some(self) -> None:
             table = self.query_one(ResourceTable)
