@@ -67,7 +67,9 @@ def _mem(r: Resource) -> str:
         return human_bytes(r.memory_total)
     if r.memory_used is not None and r.memory_total:
         return f"{human_bytes(r.memory_used)}/{human_bytes(r.memory_total)}"
-    return human_bytes(r.memory_total if r.memory_total is not None else r.memory_used)
+    if r.memory_total is not None:
+        return human_bytes(r.memory_total)
+    return human_bytes(r.memory_used) if r.memory_used else ""
 
 
 def _cpu(r: Resource) -> str:

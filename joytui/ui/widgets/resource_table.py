@@ -380,7 +380,8 @@ class ResourceTable(ScrollView, can_focus=True):
                     value = f"~{value}"
             if column.key == "name" and stale_age is not None:
                 tag = f" (stale {stale_age})"
-                value = set_cell_size(value, max(1, w - len(tag))).rstrip() + tag
+                if len(value) + len(tag) <= w:  # only when the whole name still fits
+                    value += tag
             if cursor_style is not None:
                 style = style + cursor_style
             text = value.rjust(w)[-w:] if column.right else set_cell_size(value, w)

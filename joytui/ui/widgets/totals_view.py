@@ -61,13 +61,17 @@ class TotalsView(Static):
 
     def _render_totals(self) -> RenderableType:
         table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
+        wide = self.size.width >= 100
         table.add_column("PROVIDER", no_wrap=True)
-        table.add_column("ACCOUNT", no_wrap=True, ratio=2, overflow="ellipsis")
+        table.add_column("ACCOUNT", no_wrap=True, ratio=2, overflow="ellipsis", min_width=10)
         table.add_column("HEALTH", no_wrap=True)
         table.add_column("AGE", justify="right", no_wrap=True)
         for status in Status:
-            short = STATUS_SHORT[status]
-            table.add_column(f"{STATUS_GLYPHS[status]} {short}", justify="right", no_wrap=True)
+            # Narrow terminals get the glyph alone (the legend is under ?), so names fit.
+            title = (
+                f"{STATUS_GLYPHS[status]} {STATUS_SHORT[status]}" if wide else STATUS_GLYPHS[status]
+            )
+            table.add_column(title, justify="right", no_wrap=True)
         problems: list[Text] = []
         figures: list[Text] = []
         for state in self._accounts:
