@@ -275,18 +275,18 @@ def cmd_sim(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: {exc.strerror}") from None
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     simulator.set_base_url(base_url)
-    sys.stdout.write(simulator.config_toml(base_url))
-    sys.stdout.flush()
-    print(
-        f"joytui sim: serving {base_url} (seed {options.seed}, {options.machines} machines, "
-        f"speed {options.speed:g}); faults at {base_url}/__sim__/faults; Ctrl-C stops",
-        file=sys.stderr,
-    )
     server = make_server(simulator, sock)
     try:
+        sys.stdout.write(simulator.config_toml(base_url))
+        sys.stdout.flush()
+        print(
+            f"joytui sim: serving {base_url} (seed {options.seed}, {options.machines} machines, "
+            f"speed {options.speed:g}); faults at {base_url}/__sim__/faults; Ctrl-C stops",
+            file=sys.stderr,
+        )
         server.run(sockets=[sock])
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C before uvicorn took over the signal: still a clean stop
     finally:
         sock.close()
     return EXIT_OK

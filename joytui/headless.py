@@ -130,10 +130,11 @@ def cmd_list(
     kind: str | None = None,
     status: str | None = None,
     fmt: str = "table",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Print every (matching) resource; exit status 1 when any account failed."""
+    out, err = out or sys.stdout, err or sys.stderr
     snapshots, failed = _gather(config, provider, account, err)
     resources = [
         r
@@ -172,10 +173,11 @@ def cmd_totals(
     provider: str | None = None,
     account: str | None = None,
     fmt: str = "table",
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Print counts per provider, account, kind and status, plus Joy's dashboard figures."""
+    out, err = out or sys.stdout, err or sys.stderr
     snapshots, failed = _gather(config, provider, account, err)
     out.write(render_totals([s.totals for s in snapshots], fmt))
     return 1 if failed else 0
@@ -189,8 +191,9 @@ def _summary(totals: Totals) -> str:
     return ", ".join(parts) or "no resources"
 
 
-def cmd_config_probe(config: Config, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def cmd_config_probe(config: Config, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Probe every account: one line each, ok with counts and latency, or the error."""
+    out, err = out or sys.stdout, err or sys.stderr
     handles = open_accounts(config)
 
     async def run() -> list[tuple[AccountHandle, Snapshot | BaseException]]:
