@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Tab, Tabs
 
 from joytui.config import Config
@@ -257,6 +259,23 @@ class JoyTuiApp(App[int]):
         keys.append(("ctrl+p", "Command palette"))
         themes = [(name, t.description) for name, t in sorted(self.theme_files.items())]
         self.push_screen(HelpScreen(keys, themes, self.theme))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Our actions in the command palette, beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        for i, view in enumerate(VIEWS):
+            yield SystemCommand(
+                f"View: {view.title}",
+                f"Show the {view.title} view (key {i + 1})",
+                partial(self.action_view, view.id),
+            )
+        yield SystemCommand("Refresh now", "Poll every account now (key r)", self.action_refresh)
+        yield SystemCommand("Filter", "Filter the table as you type (key /)", self.action_filter)
+        yield SystemCommand("Sort by next column", "Key s; S reverses", self.action_sort_next)
+        yield SystemCommand("Next theme", "Cycle joytui's themes (key t)", self.action_next_theme)
+        yield SystemCommand(
+            "Help", "Every key, the filter syntax, the themes (key ?)", self.action_help
+        )
 
     def _fatal_error(self) -> None:
         # Textual's crash report shows local variables, which can hold secrets: never show them.

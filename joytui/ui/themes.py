@@ -31,6 +31,10 @@ class ThemeFile(BaseModel):
     success: str | None = None
     warning: str | None = None
     error: str | None = None
+    boost: str | None = None
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Extra Textual CSS variables (ANSI themes need some)."
+    )
 
     def to_theme(self) -> Theme:
         """The Textual theme."""

@@ -119,3 +119,17 @@ async def test_no_secret_reaches_the_screen(demo_config):
         text = "\n".join(screens)
         for secret in (DEMO_TOKEN, DEMO_KEY, DEMO_PASSWORD, DEMO_API_KEY, DEMO_KEY[-12:]):
             assert secret not in text
+
+
+async def test_command_palette_offers_our_views(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "View: VMs" in titles and "Refresh now" in titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"View: VMs")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(ResourceTable).view_id == "vms"
