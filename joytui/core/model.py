@@ -57,6 +57,11 @@ class Resource(BaseModel):
         default_factory=dict, description="Further non-secret facts for the detail pane."
     )
 
+    def model_post_init(self, context: Any, /) -> None:
+        # pydantic gives every instance its own set of the fields it was given (~0.7 KiB each);
+        # 50,000 resources share one instead. Nothing here uses exclude_unset.
+        object.__setattr__(self, "__pydantic_fields_set__", _ALL_RESOURCE_FIELDS)
+
     @property
     def key(self) -> tuple[str, str, str, str]:
         """Identity across refreshes: (provider, account, kind, id)."""
@@ -66,6 +71,9 @@ class Resource(BaseModel):
         """The JSON object of ``joytui list --format json``: the contract fields first."""
         data = self.model_dump(mode="json")
         return data
+
+
+_ALL_RESOURCE_FIELDS = set(Resource.model_fields)
 
 
 class Totals(BaseModel):
