@@ -133,3 +133,30 @@ async def test_command_palette_offers_our_views(demo_config):
         await pilot.press("enter")
         await pilot.pause()
         assert app.query_one(ResourceTable).view_id == "vms"
+
+
+async def test_cursor_keys_and_header_click(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(ResourceTable)
+        last = table.row_count - 1
+        await pilot.press("G")
+        assert table.cursor_row == last
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("j", "j", "k")
+        assert table.cursor_row == 1
+        await pilot.press("pagedown")
+        assert table.cursor_row > 10
+        await pilot.press("pageup")
+        assert table.cursor_row == 1
+        await pilot.press("shift+tab")
+        assert app.query_one("#main").current == "totals-scroll"
+        await pilot.press("tab", "tab")
+        assert table.view_id == "machines"
+        # A click on the header sorts by that column; again reverses.
+        await pilot.click(ResourceTable, offset=(1, 0))
+        assert table.sort_column == "account"
+        await pilot.click(ResourceTable, offset=(1, 0))
+        assert table.sort_column == "account" and table.sort_reverse
