@@ -30,8 +30,8 @@ from joytui.ui.widgets.totals_view import TotalsView
 JOY_FIRST_POLL = 200
 """Joy machine_info requests in the first poll of an account."""
 JOY_ROTATION = 8
-"""Joy machine_info requests per poll beyond the visible rows: the rest, in rotation.
-Visible machines are fresh every poll; a hidden one within (machines / 8) polls."""
+"""Joy machine_info requests per poll beyond the visible rows, at least: the rest, in
+rotation (more for big fleets, see ``_fetcher``). Visible machines are fresh every poll."""
 
 
 class JoyTuiApp(App[int]):
@@ -141,7 +141,10 @@ class JoyTuiApp(App[int]):
             if handle.provider != "joy":
                 return await client.snapshot()
             visible = [k[3] for k in self.table.visible_keys() if k[:2] == ("joy", handle.name)]
-            budget = len(visible) + JOY_ROTATION
+            known = len(self.store.register("joy", handle.name).resources)
+            # A full cycle within ~60 polls, but never fewer than 8 or more than 200 a poll.
+            rotation = max(JOY_ROTATION, min(JOY_FIRST_POLL, known // 60))
+            budget = len(visible) + rotation
             if not self._joy_seen.get(handle.name):
                 # First poll: a screenful and more, before anything is visible to prioritise.
                 self._joy_seen[handle.name] = True

@@ -20,16 +20,18 @@ STATUS_GLYPHS = {
     Status.ERROR: "✖",
     Status.UNKNOWN: "?",
 }
+# Trouble first; unknown last, since it mostly means "not asked yet" (Joy's status needs a
+# machine_info per machine, fetched for the visible rows first).
 STATUS_ORDER = {
     s: i
     for i, s in enumerate(
         [
             Status.ERROR,
             Status.PENDING,
-            Status.UNKNOWN,
             Status.PAUSED,
             Status.STOPPED,
             Status.RUNNING,
+            Status.UNKNOWN,
         ]
     )
 }
