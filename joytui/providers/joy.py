@@ -56,6 +56,8 @@ from joytui.providers.errors import (
 PATH = "/api/connect/"
 GiB = 2**30
 DEFAULT_INFO_CONCURRENCY = 4
+CHUNK = 2000
+"""Machines parsed or adapted between two yields to the event loop."""
 
 POWER_STATES: dict[str, tuple[str, bool]] = {
     "start": ("Start", False),
@@ -441,8 +443,22 @@ class JoyClient(ProviderClient):
         return self._read(read_account_info, await self.connect("account_info", retry=True))
 
     async def machine_list(self) -> list[MachineListItem]:
-        """``type=machine_list``: every machine (without state)."""
-        return self._read(read_machine_list, await self.connect("machine_list", retry=True))
+        """``type=machine_list``: every machine (without state).
+
+        A big list is read in chunks, yielding to the event loop between them, so a
+        dashboard on the same loop keeps drawing while 50,000 machines are parsed.
+        """
+        data = await self.connect("machine_list", retry=True)
+        raw = data.get("value") if isinstance(data, dict) else None
+        if not isinstance(raw, list) or len(raw) <= CHUNK:
+            return self._read(read_machine_list, data)
+        items: list[MachineListItem] = []
+        for start in range(0, len(raw), CHUNK):
+            items.extend(
+                self._read(read_machine_list, {**data, "value": raw[start : start + CHUNK]})
+            )
+            await asyncio.sleep(0)
+        return items
 
     async def machine_info(self, ihash: str) -> MachineInfo:
         """``type=machine_info`` for one machine (``instance_token`` = its ihash)."""
@@ -593,7 +609,11 @@ class JoyClient(ProviderClient):
             raise auth
         if chosen and len(failures) == len(chosen):
             raise next(iter(failures.values()))
-        resources = [self.to_resource(m, self._info.get(m.ihash)) for m in machines]
+        resources: list[Resource] = []
+        for start in range(0, len(machines), CHUNK):
+            chunk = machines[start : start + CHUNK]
+            resources.extend(self.to_resource(m, self._info.get(m.ihash)) for m in chunk)
+            await asyncio.sleep(0)  # see machine_list: keep a UI on this loop drawing
         return self.make_snapshot(resources, started, dash.figures())
 
     async def check(self) -> None:
