@@ -135,6 +135,7 @@ COLUMNS: dict[str, Column] = {
         ),
         Column("ip", "IP", 15, lambda r: r.ip or "", lambda r: r.ip or "", 3),
         Column("location", "WHERE", 16, lambda r: r.location or "", lambda r: r.location or "", 1),
+        Column("service", "SERVICE", 14, lambda r: r.parent or "", lambda r: r.parent or "", 6),
         Column("id", "ID", 12, lambda r: r.id, lambda r: r.id, 0),
     ]
 }
@@ -187,7 +188,7 @@ VIEWS: list[View] = [
         "backends",
         "Backends",
         frozenset({"backend"}),
-        ("account", "name", "status", "raw", "cpu", "mem", "location", "id"),
+        ("account", "service", "name", "status", "raw", "cpu", "mem", "location", "id"),
     ),
     View(
         "instances",
