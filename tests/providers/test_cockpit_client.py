@@ -14,7 +14,6 @@ from joytui.config import CockpitAccount
 from joytui.core.model import Status
 from joytui.providers.cockpit import CockpitClient, host_status, read_vm, vm_status
 from joytui.providers.errors import AuthError, NotFoundError, RejectedError
-from joytui.sim.base import SimOptions
 from joytui.sim.cockpit import DEMO_PASSWORD
 from joytui.sim.server import SimServer
 from tests.conftest import advance
@@ -64,14 +63,6 @@ def cockpit_sim(sim):
     return sim.simulator.providers["cockpit"]
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[SimServer]:
-    """One simulator for this module's tests that change nothing in it; its clock is frozen
-    (speed 0) so nothing moves between a read and the check of it."""
-    with SimServer(SimOptions(seed=7, machines=40, speed=0.0, incidents=False)) as server:
-        yield server
-
-
 @pytest.fixture
 def shared(shared_sim: SimServer) -> Iterator[SimServer]:
     """The shared simulator; faults cleared and the token lifetime restored after each test."""
@@ -79,12 +70,6 @@ def shared(shared_sim: SimServer) -> Iterator[SimServer]:
     httpx.delete(f"{shared_sim.base_url}/__sim__/faults").raise_for_status()
     url = f"{shared_sim.base_url}/__sim__/cockpit/token-ttl"
     httpx.post(url, json={"seconds": 3600}).raise_for_status()
-
-
-@pytest.fixture
-def shared_http(shared: SimServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared.base_url, timeout=10) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,6 @@ from joytui.providers.errors import (
     ServerError,
     TransportError,
 )
-from joytui.sim.base import SimOptions
 from joytui.sim.cockpit import DEMO_PASSWORD
 from joytui.sim.instances import DEMO_API_KEY
 from joytui.sim.joy import DEMO_KEY, DEMO_TOKEN
@@ -98,12 +97,6 @@ def assert_clean(err: ProviderError, case: Case) -> None:
     assert token is None or token not in text
     assert "\n" not in str(err) and str(err).startswith(f"{case.provider} 'acct': ")
     assert err.__context__ is None and err.__cause__ is None
-
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[SimServer]:
-    with SimServer(SimOptions(seed=7, machines=40, speed=0.0, incidents=False)) as server:
-        yield server
 
 
 @pytest.fixture

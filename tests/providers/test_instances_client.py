@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -12,9 +9,7 @@ from joytui.config import InstancesAccount
 from joytui.core.model import Status
 from joytui.providers.errors import AuthError, NotFoundError, RejectedError
 from joytui.providers.instances import InstancesClient, instance_status
-from joytui.sim.base import SimOptions
 from joytui.sim.instances import DEMO_API_KEY
-from joytui.sim.server import SimServer
 from tests.conftest import advance
 
 
@@ -25,27 +20,6 @@ def client_for(sim, key: str = DEMO_API_KEY) -> InstancesClient:
 
 def sim_instances(sim):
     return sim.simulator.providers["instances"].instances
-
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[SimServer]:
-    """One simulator for this module's tests that change nothing in it; its clock is frozen
-    (speed 0) so nothing moves between a read and the check of it."""
-    with SimServer(SimOptions(seed=7, machines=40, speed=0.0, incidents=False)) as server:
-        yield server
-
-
-@pytest.fixture
-def shared(shared_sim: SimServer) -> Iterator[SimServer]:
-    """The shared simulator, its faults cleared after each test."""
-    yield shared_sim
-    httpx.delete(f"{shared_sim.base_url}/__sim__/faults").raise_for_status()
-
-
-@pytest.fixture
-def shared_http(shared: SimServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared.base_url, timeout=10) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,9 +26,7 @@ from joytui.providers.joy import (
     mask_secret,
     read_answer,
 )
-from joytui.sim.base import SimOptions
 from joytui.sim.joy import ACTIONS, DEMO_KEY, DEMO_TOKEN
-from joytui.sim.server import SimServer
 from tests.conftest import advance, set_faults
 
 GiB = 2**30
@@ -55,27 +52,6 @@ def count_types(client: JoyClient) -> list[str]:
 
     client.http.event_hooks["request"].append(hook)
     return sent
-
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[SimServer]:
-    """One simulator for this module's tests that change nothing in it; its clock is frozen
-    (speed 0) so nothing moves between a read and the check of it."""
-    with SimServer(SimOptions(seed=7, machines=40, speed=0.0, incidents=False)) as server:
-        yield server
-
-
-@pytest.fixture
-def shared(shared_sim: SimServer) -> Iterator[SimServer]:
-    """The shared simulator, its faults cleared after each test."""
-    yield shared_sim
-    httpx.delete(f"{shared_sim.base_url}/__sim__/faults").raise_for_status()
-
-
-@pytest.fixture
-def shared_http(shared: SimServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared.base_url, timeout=10) as client:
-        yield client
 
 
 # -- status mapping -----------------------------------------------------------------------------
