@@ -52,10 +52,10 @@ def _fail_line(handle: AccountHandle, error: BaseException) -> str:
     return f"error: {text}" if handle.label in text else f"error: {handle.label}: {text}"
 
 
-def _gather(
-    config: Config, provider: str | None, account: str | None, err: TextIO
-) -> tuple[list[Snapshot], int]:
-    handles = open_accounts(config, provider=provider, account=account)
+def poll_once(
+    handles: list[AccountHandle],
+) -> list[tuple[AccountHandle, Snapshot | BaseException]]:
+    """One snapshot (or its error) of every account, all at once; then close the clients."""
 
     async def run() -> list[tuple[AccountHandle, Snapshot | BaseException]]:
         try:
@@ -63,7 +63,13 @@ def _gather(
         finally:
             await close_accounts(handles)
 
-    results = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def _gather(
+    config: Config, provider: str | None, account: str | None, err: TextIO
+) -> tuple[list[Snapshot], int]:
+    results = poll_once(open_accounts(config, provider=provider, account=account))
     snapshots, failed = [], 0
     for handle, result in results:
         if isinstance(result, Snapshot):
@@ -116,11 +122,6 @@ def iter_resources(resources: Iterable[Resource], fmt: str) -> Iterator[str]:
     else:
         rows = [[_cell(r.public().get(c)) for c in TABLE_COLUMNS] for r in ordered]
         yield table(rows, TABLE_COLUMNS)
-
-
-def render_resources(resources: Iterable[Resource], fmt: str) -> str:
-    """``list`` output in table, json or csv, as one string."""
-    return "".join(iter_resources(resources, fmt))
 
 
 def cmd_list(
@@ -194,16 +195,8 @@ def _summary(totals: Totals) -> str:
 def cmd_config_probe(config: Config, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Probe every account: one line each, ok with counts and latency, or the error."""
     out, err = out or sys.stdout, err or sys.stderr
-    handles = open_accounts(config)
-
-    async def run() -> list[tuple[AccountHandle, Snapshot | BaseException]]:
-        try:
-            return await snapshot_all(handles)
-        finally:
-            await close_accounts(handles)
-
     failed = 0
-    for handle, result in asyncio.run(run()):
+    for handle, result in poll_once(open_accounts(config)):
         if isinstance(result, Snapshot):
             out.write(
                 f"ok     {handle.provider:<10} {handle.name:<20} {_summary(result.totals)} "

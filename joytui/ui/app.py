@@ -21,7 +21,7 @@ from joytui.core.poller import Poller, PollTarget
 from joytui.core.store import Store
 from joytui.ui.messages import AccountPolled
 from joytui.ui.screens.help import HelpScreen
-from joytui.ui.themes import DEFAULT_THEME, ThemeFile, load_themes
+from joytui.ui.themes import DEFAULT_THEME, load_themes
 from joytui.ui.views import VIEWS, VIEWS_BY_ID
 from joytui.ui.widgets.accounts_bar import AccountsBar
 from joytui.ui.widgets.resource_table import ResourceTable, stale_ages
@@ -306,8 +306,3 @@ class JoyTuiApp(App[int]):
         self.workers.cancel_group(self, "poll")
         await close_accounts(self.handles)
         self.exit(0)
-
-
-def theme_names() -> dict[str, ThemeFile]:
-    """The themes joytui knows, by name."""
-    return load_themes()[0]

@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from joytui.core.model import Resource, Status
+from joytui.core.model import Resource
 from joytui.core.store import AccountKey, ResourceKey
 from joytui.ui.views import COLUMNS, VIEWS_BY_ID, Column, Query, View, human_age, layout
 
@@ -121,9 +121,6 @@ class ResourceTable(ScrollView, can_focus=True):
         primary = column.sort if column is not None else (lambda r: 0)
         return lambda r: (primary(r), r.name.lower(), r.provider, r.account, r.id)
 
-    def _sort_key(self, r: Resource) -> Any:
-        return self._sort_key_fn()(r)
-
     def _shown_fn(self) -> Callable[[Resource], bool]:
         """Whether a row passes the view's kinds and the filter (looked up once)."""
         kinds = self.view.kinds
@@ -133,9 +130,6 @@ class ResourceTable(ScrollView, can_focus=True):
         if kinds is None:
             return query.matches
         return lambda r: r.kind in kinds and query.matches(r)
-
-    def _shown(self, r: Resource) -> bool:
-        return self._shown_fn()(r)
 
     def replace_all(self, resources: Iterable[Resource]) -> None:
         """Load a whole set of resources (first paint, tests, benchmarks)."""
@@ -399,4 +393,4 @@ def stale_ages(accounts: Iterable[Any], now: float) -> dict[AccountKey, str]:
     }
 
 
-__all__ = ["ResourceTable", "Status", "stale_ages"]
+__all__ = ["ResourceTable", "stale_ages"]
