@@ -40,7 +40,7 @@ COLS, ROWS = 120, 40
 
 
 def synthetic(n: int, seed: int = 1) -> list:
-    from joytui.core.model import Resource, Status
+    from joytui.model import Resource, Status
 
     statuses = list(Status)
     return [

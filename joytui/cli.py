@@ -25,7 +25,7 @@ from joytui.config import (
     permission_warning,
     write_config,
 )
-from joytui.core.model import KINDS, Status
+from joytui.model import KINDS, Status
 
 EXIT_OK, EXIT_ACCOUNT_FAILED, EXIT_USAGE = 0, 1, 2
 

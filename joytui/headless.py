@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from joytui.config import PROVIDERS, Config
 from joytui.core.accounts import AccountHandle, close_accounts, open_accounts, snapshot_all
-from joytui.core.model import Resource, Snapshot, Totals
+from joytui.model import Resource, Snapshot, Totals
 
 LIST_COLUMNS = (
     "provider",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from joytui.config import Account, Config, SecretError, resolve_account_secrets
-from joytui.core.model import Snapshot
+from joytui.model import Snapshot
 from joytui.providers import make_client
 from joytui.providers.base import ProviderClient
 

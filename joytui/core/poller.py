@@ -14,8 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from joytui.core.model import Snapshot
 from joytui.core.store import AccountKey, AccountState, ChangeSet, Store
+from joytui.model import Snapshot
 
 MAX_BACKOFF_SECONDS = 300.0
 JITTER = 0.1

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from joytui.core.model import Resource, Snapshot, Totals
+from joytui.model import Resource, Snapshot, Totals
 
 ResourceKey = tuple[str, str, str, str]
 AccountKey = tuple[str, str]

@@ -26,7 +26,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 
 from joytui import __version__
 from joytui.config import Account
-from joytui.core.model import (
+from joytui.model import (
     Action,
     ActionResult,
     MetricSample,

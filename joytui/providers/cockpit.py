@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from pydantic import AliasChoices, Field
 
-from joytui.core.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
 from joytui.providers.base import (
     Bool,
     Ident,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from joytui.core.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
 from joytui.providers.base import (
     Ident,
     Num,

@@ -60,7 +60,7 @@ from pydantic import (
 )
 
 from joytui.config import Account, JamsocketAccount
-from joytui.core.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
 from joytui.providers.base import (
     Bool,
     Ident,

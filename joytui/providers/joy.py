@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import httpx
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from joytui.core.model import (
+from joytui.model import (
     Action,
     ActionResult,
     MetricSample,

@@ -16,9 +16,9 @@ from textual.widgets import ContentSwitcher, Footer, Input, Tab, Tabs
 
 from joytui.config import Config
 from joytui.core.accounts import AccountHandle, AccountSetupError, close_accounts, open_accounts
-from joytui.core.model import Snapshot
 from joytui.core.poller import Poller, PollTarget
 from joytui.core.store import Store
+from joytui.model import Snapshot
 from joytui.ui.messages import AccountPolled
 from joytui.ui.screens.help import HelpScreen
 from joytui.ui.themes import DEFAULT_THEME, load_themes

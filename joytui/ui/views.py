@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from joytui.core.model import Resource, Status
+from joytui.model import Resource, Status
 
 STATUS_GLYPHS = {
     Status.RUNNING: "●",

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from joytui.config import CockpitAccount
-from joytui.core.model import Status
+from joytui.model import Status
 from joytui.providers.cockpit import CockpitClient, host_status, read_vm, vm_status
 from joytui.providers.errors import AuthError, NotFoundError, RejectedError
 from joytui.sim.cockpit import DEMO_PASSWORD

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from joytui.config import InstancesAccount
-from joytui.core.model import Status
+from joytui.model import Status
 from joytui.providers import CLIENTS, client_class, make_client
 from joytui.providers.base import (
     ProviderClient,

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from joytui.config import CockpitAccount, InstancesAccount, JoyAccount
-from joytui.core.model import Snapshot
+from joytui.model import Snapshot
 from joytui.providers import make_client
 from joytui.providers.base import ProviderClient
 from joytui.providers.errors import (

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, BeforeValidator, SecretStr
 
 from joytui.config import CockpitAccount, InstancesAccount, JoyAccount
-from joytui.core.model import Resource, Status
+from joytui.model import Resource, Status
 from joytui.providers import cockpit, instances, joy
 from joytui.providers.base import (
     decode_json,

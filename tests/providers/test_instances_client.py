@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from joytui.config import InstancesAccount
-from joytui.core.model import Status
+from joytui.model import Status
 from joytui.providers.errors import AuthError, NotFoundError, RejectedError
 from joytui.providers.instances import InstancesClient, instance_status
 from joytui.sim.instances import DEMO_API_KEY

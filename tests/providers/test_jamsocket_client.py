@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from joytui.config import JamsocketAccount
-from joytui.core.model import Resource, Status
+from joytui.model import Resource, Status
 from joytui.providers import client_class, make_client
 from joytui.providers.base import parse_model
 from joytui.providers.errors import (

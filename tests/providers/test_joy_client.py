@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from joytui.config import JoyAccount
-from joytui.core.model import Status
+from joytui.model import Status
 from joytui.providers.errors import (
     AuthError,
     NotFoundError,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from joytui.core.model import Status
 from joytui.core.store import Health
+from joytui.model import Status
 from joytui.sim.cockpit import DEMO_PASSWORD
 from joytui.sim.instances import DEMO_API_KEY
 from joytui.sim.joy import DEMO_KEY, DEMO_TOKEN

@@ -3,9 +3,9 @@
 import asyncio
 import random
 
-from joytui.core.model import Resource, Snapshot, Status, Totals
 from joytui.core.poller import MAX_BACKOFF_SECONDS, Poller, PollTarget, backoff_delay
 from joytui.core.store import Health, Store
+from joytui.model import Resource, Snapshot, Status, Totals
 
 
 class Flaky(Exception):

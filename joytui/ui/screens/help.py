@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from joytui.core.model import Status
+from joytui.model import Status
 from joytui.ui.views import STATUS_GLYPHS
 
 

@@ -24,8 +24,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from joytui.core.model import Resource
 from joytui.core.store import AccountKey, ResourceKey
+from joytui.model import Resource
 from joytui.ui.views import COLUMNS, VIEWS_BY_ID, Column, Query, View, human_age, layout
 
 

@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from joytui.core.model import Status
 from joytui.core.store import AccountState, Health
+from joytui.model import Status
 from joytui.ui.colors import theme_style
 from joytui.ui.views import STATUS_GLYPHS, human_age
 

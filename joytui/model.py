@@ -155,3 +155,40 @@ class Snapshot(BaseModel):
     totals: Totals
     fetched_at: float = Field(description="Unix seconds when the poll finished.")
     latency_ms: float = Field(0.0, description="How long the poll took.")
+
+
+class PollHints(BaseModel):
+    """What the screen knows that a poll can use: the ids a person is looking at now.
+
+    A provider that cannot fetch everything every poll (Joy's per-machine ``machine_info``)
+    fetches these first. Providers that fetch everything at once ignore it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    priority_ids: tuple[str, ...] = Field(
+        (), description="Resource ids to refresh first, e.g. the rows on screen."
+    )
+
+
+class StatusEvent(BaseModel):
+    """One status a resource passed through, as a status stream reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time: float = Field(description="Unix seconds of the change.")
+    status: Status
+    raw_status: str | None = None
+    reason: str | None = Field(None, description="Why it ended, e.g. 'lifetime limit'.")
+    exit_code: int | None = None
+    final: bool = Field(False, description="No status follows this one (terminated).")
+
+
+class LogLine(BaseModel):
+    """One line of a resource's log, as plain text (never markup)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time: float | None = Field(None, description="Unix seconds, where the provider gives it.")
+    text: str
+    stream: str | None = Field(None, description="stdout or stderr, where known.")
