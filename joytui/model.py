@@ -158,10 +158,12 @@ class Snapshot(BaseModel):
 
 
 class PollHints(BaseModel):
-    """What the screen knows that a poll can use: the ids a person is looking at now.
+    """Given to ``snapshot(hints)`` by a poll that repeats (the dashboard, the exporter).
 
-    A provider that cannot fetch everything every poll (Joy's per-machine ``machine_info``)
-    fetches these first. Providers that fetch everything at once ignore it.
+    ``snapshot(None)`` is a one-shot and complete (``joytui list``). With hints, a provider
+    that cannot fetch everything every poll (Joy's per-machine ``machine_info``) may spread
+    the work over polls, fetching ``priority_ids`` (the rows on screen) first. Providers that
+    fetch everything at once ignore the hints.
     """
 
     model_config = ConfigDict(frozen=True)
