@@ -21,25 +21,25 @@ from urllib.parse import quote
 from pydantic import AliasChoices, Field
 
 from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
-from joytui.providers.base import (
-    Bool,
-    Ident,
-    Int,
-    Num,
-    ProviderClient,
-    Text,
-    Timestamp,
-    WireModel,
-    map_status,
-    parse_model,
-    scaled_int,
-)
+from joytui.providers.base import ProviderClient, gather_first_error
 from joytui.providers.errors import (
     AuthError,
     BadPayloadError,
     ProviderError,
     RejectedError,
     TransportError,
+)
+from joytui.providers.wire import (
+    Bool,
+    Ident,
+    Int,
+    Num,
+    Text,
+    Timestamp,
+    WireModel,
+    map_status,
+    parse_model,
+    scaled_int,
 )
 
 API = "/api/v1"
@@ -317,18 +317,18 @@ class CockpitClient(ProviderClient):
     async def hosts(self) -> list[CockpitHost]:
         """``GET /api/v1/hosts``."""
         data = await self.call("GET", f"{API}/hosts", call="GET /api/v1/hosts", retry=True)
-        return self._read(read_hosts, data)
+        return self.apply_reader(read_hosts, data)
 
     async def vms(self) -> list[CockpitVM]:
         """``GET /api/v1/vms``."""
         data = await self.call("GET", f"{API}/vms", call="GET /api/v1/vms", retry=True)
-        return self._read(read_vms, data)
+        return self.apply_reader(read_vms, data)
 
     async def vm(self, vm_id: str) -> CockpitVM:
         """``GET /api/v1/vms/:id``."""
         path = f"{API}/vms/{quote(vm_id, safe='')}"
         data = await self.call("GET", path, call="GET /api/v1/vms/:id", retry=True)
-        return self._read(read_vm, data)
+        return self.apply_reader(read_vm, data)
 
     async def vm_action(
         self,
@@ -377,20 +377,13 @@ class CockpitClient(ProviderClient):
         }
         path = f"{API}/vms/{quote(vm_id, safe='')}/migrate"
         data = await self.call("POST", path, call="migrate", json=body)
-        return self._read(lambda d: read_migration(d, "migrate"), data)
+        return self.apply_reader(lambda d: read_migration(d, "migrate"), data)
 
     async def migration(self, migration_id: str) -> Migration:
         """``GET /api/v1/migrations/:id``: how a migration is going."""
         path = f"{API}/migrations/{quote(migration_id, safe='')}"
         data = await self.call("GET", path, call="migration status", retry=True)
-        return self._read(lambda d: read_migration(d, "migration status"), data)
-
-    def _read(self, reader: Callable[[Any], Any], data: Any) -> Any:
-        try:
-            return reader(data)
-        except ProviderError as err:
-            self._bind(err)
-            raise
+        return self.apply_reader(lambda d: read_migration(d, "migration status"), data)
 
     # -- the normalized model -----------------------------------------------------------------
 
@@ -431,22 +424,15 @@ class CockpitClient(ProviderClient):
             },
         )
 
-    async def snapshot(
-        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
-    ) -> Snapshot:
+    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
         """Every host and VM (two requests, after a login if needed)."""
-        started = time.monotonic()
         await self._bearer()  # one login for both calls, not one each
-        results = await asyncio.gather(self.hosts(), self.vms(), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        hosts, vms = results
+        hosts, vms = await gather_first_error([self.hosts(), self.vms()])
         assert isinstance(hosts, list) and isinstance(vms, list)
         names = {h.id: h.hostname or h.id for h in hosts}
         resources = [self.host_resource(h) for h in hosts]
         resources += [self.vm_resource(v, names) for v in vms]
-        return self.make_snapshot(resources, started)
+        return self.make_snapshot(resources)
 
     async def check(self) -> None:
         """Probe the account: log in and list the hosts."""

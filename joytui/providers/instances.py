@@ -7,16 +7,16 @@ themselves.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
-from joytui.providers.base import (
+from joytui.providers.base import ProviderClient
+from joytui.providers.errors import BadPayloadError
+from joytui.providers.wire import (
     Ident,
     Num,
-    ProviderClient,
     Text,
     Timestamp,
     WireModel,
@@ -24,7 +24,6 @@ from joytui.providers.base import (
     parse_model,
     scaled_int,
 )
-from joytui.providers.errors import BadPayloadError
 
 MiB = 2**20
 BASE = "/api/instances"
@@ -121,11 +120,7 @@ class InstancesClient(ProviderClient):
         """``GET /api/instances``."""
         call = "list instances"
         data = await self.request_json("GET", BASE, call=call, retry=True)
-        try:
-            return read_instance_list(data, call)
-        except BadPayloadError as err:
-            self._bind(err)
-            raise
+        return self.apply_reader(lambda d: read_instance_list(d, call), data)
 
     async def create_instance(self, name: str | None = None, region: str | None = None) -> Instance:
         """``POST /api/instances`` (201 Created); never retried."""
@@ -187,13 +182,10 @@ class InstancesClient(ProviderClient):
             },
         )
 
-    async def snapshot(
-        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
-    ) -> Snapshot:
+    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
         """Every instance (one request)."""
-        started = time.monotonic()
         instances = await self.list_instances()
-        return self.make_snapshot([self.to_resource(i) for i in instances], started)
+        return self.make_snapshot([self.to_resource(i) for i in instances])
 
     async def check(self) -> None:
         """Probe the account with one list call."""

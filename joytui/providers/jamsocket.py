@@ -28,7 +28,8 @@ Decisions where the spec leaves room:
   billable backend that lingers for ``max_idle_seconds``, which is not a dashboard's business;
   :meth:`JamsocketClient.connect` is there for scripts.
 - **Streams** (:meth:`~JamsocketClient.status_stream`, :meth:`~JamsocketClient.metrics_stream`,
-  :meth:`~JamsocketClient.log_stream`) reconnect by themselves: see :meth:`JamsocketClient._events`.
+  :meth:`~JamsocketClient.log_stream`) reconnect by themselves: see
+  :class:`~joytui.providers.sse.ResumableEvents`.
   They are async generators; stop one early with ``contextlib.aclosing`` (or ``aclose()``), or
   cancel the task reading it: either closes its connection at once.
 - **Metrics.** ``cpu_used`` and ``sys_cpu`` are nanoseconds over the same interval (the
@@ -41,15 +42,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import time
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
+from httpx_sse import ServerSentEvent
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -61,25 +60,24 @@ from pydantic import (
 
 from joytui.config import Account, JamsocketAccount
 from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
-from joytui.providers.base import (
+from joytui.providers.base import ProviderClient, gather_first_error
+from joytui.providers.errors import (
+    BadPayloadError,
+    NotFoundError,
+    ProviderError,
+    snippet,
+)
+from joytui.providers.sse import ResumableEvents
+from joytui.providers.wire import (
     Bool,
     Ident,
     Int,
-    ProviderClient,
     Text,
     Timestamp,
     WireModel,
     decode_json,
     map_status,
     parse_model,
-)
-from joytui.providers.errors import (
-    BadPayloadError,
-    NotFoundError,
-    ProviderError,
-    RateLimitedError,
-    TransportError,
-    snippet,
 )
 
 log = logging.getLogger("joytui.providers.jamsocket")
@@ -391,18 +389,6 @@ def _iso_param(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-def _is_replay(event_id: str, last_id: str | None, first_in_connection: bool) -> bool:
-    """Whether an event is one we already delivered (numeric ids only; others are trusted)."""
-    if not event_id or not last_id:
-        return False
-    try:
-        new, old = int(event_id), int(last_id)
-    except ValueError:
-        return False
-    # Within one connection an event without an id line inherits the previous id: not a replay.
-    return new < old or (new == old and first_in_connection)
-
-
 # -- the client ---------------------------------------------------------------------------------
 
 
@@ -470,7 +456,7 @@ class JamsocketClient(ProviderClient):
         extra = ", ".join(x for x in (body.code, f"error id {body.id}" if body.id else None) if x)
         return snippet(f"{body.message} ({extra})" if extra else body.message, 200)
 
-    async def _read(self, model: type[B], path: str, call: str, **kwargs: Any) -> B:
+    async def _get_model(self, model: type[B], path: str, call: str, **kwargs: Any) -> B:
         """A read (retried on transport, server and rate-limit failures), parsed as ``model``."""
         data = await self.request_json("GET", path, call=call, retry=True, **kwargs)
         return self.parse(model, data, call)
@@ -525,12 +511,12 @@ class JamsocketClient(ProviderClient):
     async def backend_status(self, backend_id: str) -> BackendStatus:
         """``GET /v2/backend/{id}/status``: its most recent status."""
         call = f"status of backend {backend_id!r}"
-        return await self._read(BackendStatus, self._backend_path(backend_id, "/status"), call)
+        return await self._get_model(BackendStatus, self._backend_path(backend_id, "/status"), call)
 
     async def backend(self, backend_id: str) -> BackendMetadata:
         """``GET /v2/backend/{id}``: metadata and the whole status history."""
         call = f"backend {backend_id!r}"
-        return await self._read(BackendMetadata, self._backend_path(backend_id), call)
+        return await self._get_model(BackendMetadata, self._backend_path(backend_id), call)
 
     async def service_backends(
         self, service: str, *, start: datetime | None = None, end: datetime | None = None
@@ -544,13 +530,13 @@ class JamsocketClient(ProviderClient):
             params["end"] = _iso_param(end)
         call = f"backends of service {service!r}"
         path = self._service_path(service, "/backends")
-        found = await self._read(ServiceBackends, path, call, params=params or None)
+        found = await self._get_model(ServiceBackends, path, call, params=params or None)
         return found.backends
 
     async def running_backends(self) -> list[BackendItem]:
         """``GET /v2/account/{account}/backends``: every backend not yet terminated."""
         call = "running backends"
-        found = await self._read(RunningBackends, self._account_path("/backends"), call)
+        found = await self._get_model(RunningBackends, self._account_path("/backends"), call)
         return found.running_backends
 
     async def terminate(self, backend_id: str, *, hard: bool = False) -> OkAnswer:
@@ -571,12 +557,12 @@ class JamsocketClient(ProviderClient):
 
     async def services(self) -> list[str]:
         """``GET /v2/account/{account}/services``: the service names."""
-        found = await self._read(ServiceList, self._account_path("/services"), "services")
+        found = await self._get_model(ServiceList, self._account_path("/services"), "services")
         return found.services
 
     async def service(self, name: str) -> Service:
         """``GET /v2/service/{account}/{service}``."""
-        return await self._read(Service, self._service_path(name), f"service {name!r}")
+        return await self._get_model(Service, self._service_path(name), f"service {name!r}")
 
     async def delete_service(self, name: str) -> OkAnswer:
         """``POST /v2/service/{account}/{service}/delete`` (its running backends are
@@ -588,7 +574,7 @@ class JamsocketClient(ProviderClient):
     async def images(self, service: str) -> list[Image]:
         """``GET /v2/service/{account}/{service}/images``, newest first."""
         call = f"images of service {service!r}"
-        found = await self._read(ImageList, self._service_path(service, "/images"), call)
+        found = await self._get_model(ImageList, self._service_path(service, "/images"), call)
         return found.images
 
     async def update_image_tag(self, service: str, image_tag: str) -> OkAnswer:
@@ -640,120 +626,30 @@ class JamsocketClient(ProviderClient):
             log.warning("%s %r: skipped an event: %s", self.provider, self.name, err.message)
             return None
 
-    async def _events(
-        self, backend_id: str, stream: str, *, reconnect: bool = True
-    ) -> AsyncGenerator[ServerSentEvent, None]:
-        """The events of one SSE stream, across reconnections.
-
-        Keeps the last event id (sent back as ``Last-Event-ID``, and used to drop replayed
-        events) and the server's ``retry``. A dropped connection, a silence longer than
-        :attr:`stream_read_timeout`, a 5xx or 429, or the server ending the stream of a backend
-        that is not terminated (checked with ``/status``) means: wait (capped exponential
-        backoff, at least ``retry``, at least a 429's Retry-After) and reconnect. After
-        :attr:`stream_max_reconnects` such failures with no event in between it raises
-        :class:`TransportError`. 401/403, 404 and refusals raise at once. The stream ends when
-        the server ends a connection that brought no new event and the backend is terminated
-        (or gone): a connection that did bring events may have been cut short, so the rest is
-        asked for once more.
-        """
+    def _events(self, backend_id: str, stream: str, *, reconnect: bool = True) -> ResumableEvents:
+        """The events of one SSE stream of a backend, across reconnections
+        (:class:`~joytui.providers.sse.ResumableEvents`). The stream is over when the server
+        ends a connection that brought nothing new and the backend is terminated (or gone).
+        ``reconnect=False``: one connection only."""
         path = self._backend_path(backend_id, f"/{stream}/stream")
-        call = f"{stream} stream of backend {backend_id!r}"
-        timeout = httpx.Timeout(self.account.timeout_seconds, read=self.stream_read_timeout)
-        last_id: str | None = None
-        retry_ms: int | None = None
-        failures = 0
-        while True:
-            headers = {"Last-Event-ID": last_id} if last_id else {}
-            ended = False
-            opened = False
-            accepted = False
-            error: ProviderError | None = None
-            problem = ""
-            try:
-                async with aconnect_sse(
-                    self.http, "GET", path, headers=headers, timeout=timeout
-                ) as source:
-                    response = source.response
-                    if not response.is_success:
-                        await response.aread()
-                        raise self._bind(self.error_for_response(response, f"GET {path}"))
-                    opened = True
-                    async for event in source.aiter_sse():
-                        if event.retry is not None and event.retry >= 0:
-                            retry_ms = event.retry
-                        if _is_replay(event.id, last_id, not accepted):
-                            continue
-                        if event.id:
-                            last_id = event.id
-                        if not event.data and event.retry is not None:
-                            continue  # a retry-only event
-                        accepted = True
-                        failures = 0
-                        yield event
-                ended = True
-                problem = "the server ended the stream"
-            except httpx.ConnectTimeout:
-                problem = f"could not connect within {self.account.timeout_seconds:g} s"
-            except httpx.TimeoutException:
-                waited = self.stream_read_timeout or 0.0  # None never times out a read
-                if opened:
-                    problem = f"no data for {waited:g} s (stalled)"
-                else:
-                    problem = f"no answer within {waited:g} s"
-            except httpx.ConnectError:
-                problem = f"could not connect to {self.account.base_url}"
-            except httpx.RequestError as exc:
-                problem = f"the connection dropped ({type(exc).__name__})"
-            except SSEError:
-                raise self.error(
-                    BadPayloadError,
-                    "an answer that is not an event stream",
-                    call=call,
-                    hint="check base_url: this does not look like the Jamsocket API",
-                ) from None
-            except ProviderError as err:
-                if not err.retryable:
-                    raise
-                error, problem = err, err.message
-            if not reconnect:
-                if ended:
-                    return
-                if error is not None:
-                    raise error
-                raise self.error(TransportError, f"{call} dropped: {problem}")
-            # A finished backend's stream is over once a connection brings nothing new; one
-            # that did bring events may have been cut short, so ask again for the rest.
-            if ended and not accepted and await self._backend_finished(backend_id):
-                return
-            failures += 1
-            if failures > self.stream_max_reconnects:
-                raise self.error(
-                    TransportError,
-                    f"{call} dropped and did not recover after {failures - 1} reconnects"
-                    f" (last: {problem})",
-                    hint="check the network and the provider's status, then reopen the stream",
-                )
-            delay = self._stream_delay(failures, retry_ms, error)
-            log.info(
-                "%s %r: %s: %s; reconnecting in %.2f s",
-                self.provider,
-                self.name,
-                call,
-                problem,
-                delay,
-            )
-            await asyncio.sleep(delay)
 
-    def _stream_delay(
-        self, failures: int, retry_ms: int | None, error: ProviderError | None
-    ) -> float:
-        """Seconds before reconnection number ``failures`` (1 for the first)."""
-        delay = self.stream_backoff_seconds * (2 ** (failures - 1)) * (1 + 0.25 * random.random())
-        if retry_ms is not None:
-            delay = max(delay, retry_ms / 1000)
-        if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            delay = max(delay, error.retry_after)
-        return min(delay, self.stream_backoff_cap)
+        async def finished() -> bool:
+            return await self._backend_finished(backend_id)
+
+        return ResumableEvents(
+            self.http,
+            "GET",
+            path,
+            call=f"{stream} stream of backend {backend_id!r}",
+            error_for_response=lambda response: self.error_for_response(response, f"GET {path}"),
+            connect_timeout=self.account.timeout_seconds,
+            read_timeout=self.stream_read_timeout,
+            max_reconnects=self.stream_max_reconnects if reconnect else 0,
+            backoff=self.stream_backoff_seconds,
+            backoff_cap=self.stream_backoff_cap,
+            is_final=finished,
+            bind=self._bind,
+        )
 
     async def _backend_finished(self, backend_id: str) -> bool:
         """Whether a backend is terminated or gone (a stream of it may rightly end)."""
@@ -817,15 +713,12 @@ class JamsocketClient(ProviderClient):
             },
         )
 
-    async def snapshot(
-        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
-    ) -> Snapshot:
+    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
         """Services and backends (running ones, and those created in the last
         :attr:`recent_seconds` by this machine's clock), deduplicated by id; reads only,
         ``2 + 2 * services`` requests, at most :attr:`concurrency` at once. A service deleted
         while the snapshot is taken is left out. ``info_budget`` and ``priority_ids`` are
         ignored: every status comes with the lists."""
-        started = time.monotonic()
         names = await self.services()
         since = datetime.now(UTC) - timedelta(seconds=self.recent_seconds)
         limit = asyncio.Semaphore(max(1, self.concurrency))
@@ -837,7 +730,7 @@ class JamsocketClient(ProviderClient):
                 except NotFoundError:
                     return None
 
-        running, *rest = await _gather_first_error(
+        running, *rest = await gather_first_error(
             [
                 bounded(self.running_backends()),
                 *(bounded(self.service(n)) for n in names),
@@ -862,7 +755,7 @@ class JamsocketClient(ProviderClient):
         ]
         ordered = sorted(backends.values(), key=lambda b: (-(b.created_at or 0.0), b.id))
         resources += [self.backend_resource(b) for b in ordered]
-        return self.make_snapshot(resources, started)
+        return self.make_snapshot(resources)
 
     async def check(self) -> None:
         """Probe the account with one authenticated read (the service list)."""
@@ -924,21 +817,6 @@ def _status_time(item: BackendItem) -> float:
     if item.status is None or item.status.time is None:
         return float("-inf")
     return item.status.time
-
-
-async def _gather_first_error(coros: Sequence[Awaitable[Any]]) -> list[Any]:
-    """Await every coroutine concurrently; on the first failure cancel the rest and raise it."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
-        if failed is not None:
-            return [failed.result()]  # raises its exception
-        return [task.result() for task in tasks]
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 __all__ = [

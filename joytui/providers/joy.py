@@ -28,12 +28,20 @@ from joytui.model import (
     Snapshot,
     Status,
 )
-from joytui.providers.base import (
+from joytui.providers.base import ProviderClient, gather_first_error
+from joytui.providers.errors import (
+    AuthError,
+    BadPayloadError,
+    NotFoundError,
+    ProviderError,
+    RejectedError,
+    ServerError,
+)
+from joytui.providers.wire import (
     Bool,
     Ident,
     Int,
     Num,
-    ProviderClient,
     Text,
     Timestamp,
     WireModel,
@@ -43,14 +51,6 @@ from joytui.providers.base import (
     percent,
     scaled_int,
     to_float,
-)
-from joytui.providers.errors import (
-    AuthError,
-    BadPayloadError,
-    NotFoundError,
-    ProviderError,
-    RejectedError,
-    ServerError,
 )
 
 PATH = "/api/connect/"
@@ -425,22 +425,18 @@ class JoyClient(ProviderClient):
             self._bind(err)
             raise
 
-    def _read(self, reader: Any, data: Any) -> Any:
-        try:
-            return reader(data)
-        except ProviderError as err:
-            self._bind(err)
-            raise
-
     # -- typed operations ---------------------------------------------------------------------
 
     async def dashboardinfo(self) -> DashboardInfo:
         """``type=dashboardinfo``: wallet amount and counts."""
-        return self._read(read_dashboardinfo, await self.connect("dashboardinfo", retry=True))
+        return self.apply_reader(
+            read_dashboardinfo, await self.connect("dashboardinfo", retry=True)
+        )
 
     async def account_info(self) -> AccountInfo:
         """``type=account_info``: the profile, with the API token and key masked."""
-        return self._read(read_account_info, await self.connect("account_info", retry=True))
+        data = await self.connect("account_info", retry=True)
+        return self.apply_reader(read_account_info, data)
 
     async def machine_list(self) -> list[MachineListItem]:
         """``type=machine_list``: every machine (without state).
@@ -451,11 +447,11 @@ class JoyClient(ProviderClient):
         data = await self.connect("machine_list", retry=True)
         raw = data.get("value") if isinstance(data, dict) else None
         if not isinstance(raw, list) or len(raw) <= CHUNK:
-            return self._read(read_machine_list, data)
+            return self.apply_reader(read_machine_list, data)
         items: list[MachineListItem] = []
         for start in range(0, len(raw), CHUNK):
             items.extend(
-                self._read(read_machine_list, {**data, "value": raw[start : start + CHUNK]})
+                self.apply_reader(read_machine_list, {**data, "value": raw[start : start + CHUNK]})
             )
             await asyncio.sleep(0)
         return items
@@ -463,7 +459,7 @@ class JoyClient(ProviderClient):
     async def machine_info(self, ihash: str) -> MachineInfo:
         """``type=machine_info`` for one machine (``instance_token`` = its ihash)."""
         data = await self.connect("machine_info", retry=True, instance_token=ihash)
-        info: MachineInfo = self._read(read_machine_info, data)
+        info: MachineInfo = self.apply_reader(read_machine_info, data)
         self._info[ihash] = _slim(info)
         self._info_time[ihash] = time.time()
         return info
@@ -575,9 +571,7 @@ class JoyClient(ProviderClient):
         await asyncio.gather(*(worker() for _ in range(workers)))
         return failures
 
-    async def snapshot(
-        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
-    ) -> Snapshot:
+    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
         """Every machine with its status, and the dashboard totals.
 
         ``info_budget=None`` fetches machine_info for every machine; a number limits the
@@ -585,14 +579,7 @@ class JoyClient(ProviderClient):
         known status. A few failed machine_info calls leave those machines' last status
         (see :attr:`info_errors`); an auth failure, or every call failing, raises.
         """
-        started = time.monotonic()
-        results = await asyncio.gather(
-            self.machine_list(), self.dashboardinfo(), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        machines, dash = results
+        machines, dash = await gather_first_error([self.machine_list(), self.dashboardinfo()])
         assert isinstance(machines, list) and isinstance(dash, DashboardInfo)
         ids = list(dict.fromkeys(m.ihash for m in machines))
         for gone in set(self._info) - set(ids):
@@ -614,7 +601,7 @@ class JoyClient(ProviderClient):
             chunk = machines[start : start + CHUNK]
             resources.extend(self.to_resource(m, self._info.get(m.ihash)) for m in chunk)
             await asyncio.sleep(0)  # see machine_list: keep a UI on this loop drawing
-        return self.make_snapshot(resources, started, dash.figures())
+        return self.make_snapshot(resources, dash.figures())
 
     async def check(self) -> None:
         """Probe the account with one dashboardinfo call."""

@@ -19,19 +19,7 @@ from pydantic import SecretStr
 from joytui.config import InstancesAccount
 from joytui.model import Status
 from joytui.providers import CLIENTS, client_class, make_client
-from joytui.providers.base import (
-    ProviderClient,
-    decode_json,
-    map_status,
-    parse_retry_after,
-    percent,
-    scaled_int,
-    to_bool,
-    to_float,
-    to_int,
-    to_text,
-    to_timestamp,
-)
+from joytui.providers.base import ProviderClient
 from joytui.providers.errors import (
     ERROR_CLASSES,
     KINDS,
@@ -46,6 +34,18 @@ from joytui.providers.errors import (
     snippet,
 )
 from joytui.providers.instances import InstancesClient
+from joytui.providers.wire import (
+    decode_json,
+    map_status,
+    parse_retry_after,
+    percent,
+    scaled_int,
+    to_bool,
+    to_float,
+    to_int,
+    to_text,
+    to_timestamp,
+)
 
 SECRET = "inst-secret-key-0123456789"
 

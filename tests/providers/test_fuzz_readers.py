@@ -17,7 +17,8 @@ from pydantic import BaseModel, BeforeValidator, SecretStr
 from joytui.config import CockpitAccount, InstancesAccount, JoyAccount
 from joytui.model import Resource, Status
 from joytui.providers import cockpit, instances, joy
-from joytui.providers.base import (
+from joytui.providers.errors import BadPayloadError, ProviderError
+from joytui.providers.wire import (
     decode_json,
     to_bool,
     to_float,
@@ -25,7 +26,6 @@ from joytui.providers.base import (
     to_text,
     to_timestamp,
 )
-from joytui.providers.errors import BadPayloadError, ProviderError
 
 FUZZ = settings(
     max_examples=100,

@@ -22,7 +22,6 @@ from pydantic import SecretStr
 from joytui.config import JamsocketAccount
 from joytui.model import Resource, Status
 from joytui.providers import client_class, make_client
-from joytui.providers.base import parse_model
 from joytui.providers.errors import (
     AuthError,
     BadPayloadError,
@@ -47,6 +46,7 @@ from joytui.providers.jamsocket import (
     SpawnConfig,
     backend_status,
 )
+from joytui.providers.wire import parse_model
 from joytui.sim.base import SimOptions
 from joytui.sim.faults import mangle
 from joytui.sim.jamsocket import DEMO_ACCOUNT, DEMO_TOKEN
