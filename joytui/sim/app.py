@@ -8,10 +8,10 @@ import tomli_w
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from joytui.sim.base import ProviderSim, SimContext, SimOptions
+from joytui.sim.base import ProviderSim, SimContext, SimOptions, SimRefusal
 from joytui.sim.clock import SimClock
 from joytui.sim.faults import (
     ASGIApp,
@@ -95,6 +95,7 @@ class Simulator:
                 Middleware(_AdvanceMiddleware, simulator=self),
                 Middleware(FaultMiddleware, faults=self.faults),
             ],
+            exception_handlers={SimRefusal: _send_refusal},
         )
 
     async def _info(self, request: Request) -> JSONResponse:
@@ -139,6 +140,13 @@ class Simulator:
         return JSONResponse(
             {"now": self.clock.now(), "elapsed": self.clock.elapsed(), "speed": self.clock.speed}
         )
+
+
+async def _send_refusal(request: Request, exc: Exception) -> Response:
+    """The answer a :class:`SimRefusal` carries, unchanged."""
+    if not isinstance(exc, SimRefusal):  # registered for SimRefusal only; never reached
+        raise exc
+    return exc.response
 
 
 class _AdvanceMiddleware:

@@ -6,10 +6,20 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from joytui.sim.clock import SimClock, seeded_rng
 from joytui.sim.faults import FaultState
+
+
+class SimRefusal(Exception):
+    """Ends a request early with ``response`` (refused credentials, a missing resource, a body
+    that cannot be read); the simulator's app sends that response as it is."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"answered {response.status_code}")
+        self.response = response
 
 
 @dataclass

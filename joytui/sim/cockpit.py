@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from joytui.sim.base import SimContext
+from joytui.sim.base import SimContext, SimRefusal
 from joytui.sim.clock import smooth_noise
 
 DEMO_USERNAME = "admin"
@@ -157,6 +157,17 @@ class CockpitSim:
             "refresh_token": refresh,
             "expires_in": self.token_ttl,
         }
+
+    def _authorize(self, request: Request) -> None:
+        """Raise a 401 unless the request carries a good bearer token."""
+        if reason := self._check_token(request):
+            raise SimRefusal(_error(401, reason))
+
+    def _find_vm(self, request: Request) -> SimVM:
+        vm = self.vms.get(request.path_params["id"])
+        if vm is None:
+            raise SimRefusal(_error(404, "vm not found"))
+        return vm
 
     def _check_token(self, request: Request) -> str | None:
         """None when the bearer token is good, else the reason it is refused."""
@@ -329,8 +340,6 @@ class CockpitSim:
 
     async def _login(self, request: Request) -> Response:
         body = await _json_object(request)
-        if isinstance(body, Response):
-            return body
         if self.ctx.faults.get("cockpit").auth_fail or (
             body.get("username") != DEMO_USERNAME or body.get("password") != DEMO_PASSWORD
         ):
@@ -339,8 +348,6 @@ class CockpitSim:
 
     async def _refresh(self, request: Request) -> Response:
         body = await _json_object(request)
-        if isinstance(body, Response):
-            return body
         token = body.get("refresh_token")
         expiry = self._refresh_tokens.pop(token, None) if isinstance(token, str) else None
         if expiry is None or self.ctx.faults.get("cockpit").auth_fail:
@@ -350,32 +357,22 @@ class CockpitSim:
         return JSONResponse(self._issue(DEMO_USERNAME))
 
     async def _hosts(self, request: Request) -> Response:
-        if reason := self._check_token(request):
-            return _error(401, reason)
+        self._authorize(request)
         return JSONResponse({"hosts": [self._host_wire(h) for h in self.hosts.values()]})
 
     async def _vms(self, request: Request) -> Response:
-        if reason := self._check_token(request):
-            return _error(401, reason)
+        self._authorize(request)
         return JSONResponse({"vms": [self._vm_wire(v) for v in self.vms.values()]})
 
     async def _vm(self, request: Request) -> Response:
-        if reason := self._check_token(request):
-            return _error(401, reason)
-        vm = self.vms.get(request.path_params["id"])
-        if vm is None:
-            return _error(404, "vm not found")
+        self._authorize(request)
+        vm = self._find_vm(request)
         return JSONResponse(self._vm_wire(vm))
 
     async def _action(self, request: Request) -> Response:
-        if reason := self._check_token(request):
-            return _error(401, reason)
-        vm = self.vms.get(request.path_params["id"])
-        if vm is None:
-            return _error(404, "vm not found")
+        self._authorize(request)
+        vm = self._find_vm(request)
         body = await _json_object(request)
-        if isinstance(body, Response):
-            return body
         action = body.get("action")
         force = body.get("force") is True
         if action not in ACTIONS:
@@ -412,14 +409,9 @@ class CockpitSim:
         )
 
     async def _migrate(self, request: Request) -> Response:
-        if reason := self._check_token(request):
-            return _error(401, reason)
-        vm = self.vms.get(request.path_params["id"])
-        if vm is None:
-            return _error(404, "vm not found")
+        self._authorize(request)
+        vm = self._find_vm(request)
         body = await _json_object(request)
-        if isinstance(body, Response):
-            return body
         dest_id = body.get("destination_host_id")
         dest = self.hosts.get(dest_id) if isinstance(dest_id, str) else None
         copy_storage = body.get("copy_storage", "none")
@@ -465,8 +457,7 @@ class CockpitSim:
         return JSONResponse({"migration_id": mig_id, "status": "initiated"})
 
     async def _migration(self, request: Request) -> Response:
-        if reason := self._check_token(request):
-            return _error(401, reason)
+        self._authorize(request)
         mig = self.migrations.get(request.path_params["id"])
         if mig is None:
             return _error(404, "migration not found")
@@ -478,8 +469,6 @@ class CockpitSim:
 
     async def _set_token_ttl(self, request: Request) -> Response:
         body = await _json_object(request)
-        if isinstance(body, Response):
-            return body
         seconds = body.get("seconds")
         if not isinstance(seconds, int) or seconds < 1:
             return _error(400, "seconds: expected a positive integer")
@@ -511,14 +500,14 @@ class CockpitSim:
         }
 
 
-async def _json_object(request: Request) -> dict[str, Any] | Response:
+async def _json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else {}
     except ValueError:
-        return _error(400, "request body is not valid JSON")
+        raise SimRefusal(_error(400, "request body is not valid JSON")) from None
     if not isinstance(body, dict):
-        return _error(400, "request body must be a JSON object")
+        raise SimRefusal(_error(400, "request body must be a JSON object"))
     return body
 
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from joytui.sim.base import SimContext
+from joytui.sim.base import SimContext, SimRefusal
 from joytui.sim.clock import smooth_noise
 
 DEMO_API_KEY = "inst-demo-key-7f3a9c"
@@ -149,30 +149,28 @@ class InstancesSim:
     def control_routes(self) -> list[BaseRoute]:
         return [Route("/fail/{id}", self._force_error, methods=["POST"])]
 
-    def _refused(self, request: Request) -> Response | None:
+    def _authorize(self, request: Request) -> None:
+        """Raise a 401 unless the demo API key is sent."""
         if self.ctx.faults.get("instances").auth_fail:
-            return _error(401, "Invalid API key")
+            raise SimRefusal(_error(401, "Invalid API key"))
         key = request.headers.get("x-api-key")
         if not key:
-            return _error(401, "Missing X-API-Key header")
+            raise SimRefusal(_error(401, "Missing X-API-Key header"))
         if key != DEMO_API_KEY:
-            return _error(401, "Invalid API key")
-        return None
+            raise SimRefusal(_error(401, "Invalid API key"))
 
-    def _find(self, request: Request) -> SimInstance | Response:
+    def _find(self, request: Request) -> SimInstance:
         inst = self.instances.get(request.path_params["id"])
         if inst is None:
-            return _error(404, f"Instance {request.path_params['id']} not found")
+            raise SimRefusal(_error(404, f"Instance {request.path_params['id']} not found"))
         return inst
 
     async def _list(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         return JSONResponse([self._wire(i) for i in self.instances.values()])
 
     async def _create(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         raw = await request.body()
         body: Any = {}
         if raw.strip():
@@ -201,26 +199,19 @@ class InstancesSim:
         return JSONResponse(self._wire(inst), status_code=201)
 
     async def _get(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find(request)
-        return found if isinstance(found, Response) else JSONResponse(self._wire(found))
+        return JSONResponse(self._wire(found))
 
     async def _delete(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find(request)
-        if isinstance(found, Response):
-            return found
         del self.instances[found.id]
         return Response(status_code=204)
 
     async def _pause(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find(request)
-        if isinstance(found, Response):
-            return found
         if found.status in ("stopped", "error"):
             return _error(409, f"Instance {found.id} is {found.status} and cannot be paused")
         found.status = "paused"
@@ -229,11 +220,8 @@ class InstancesSim:
         return JSONResponse({"status": "paused"})
 
     async def _restart(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find(request)
-        if isinstance(found, Response):
-            return found
         now = self.ctx.now()
         found.status = "restarting"
         found.updated_at = int(now)
@@ -242,15 +230,12 @@ class InstancesSim:
         return JSONResponse({"status": "restarted"})
 
     async def _health_route(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find(request)
-        return found if isinstance(found, Response) else JSONResponse(self._health(found))
+        return JSONResponse(self._health(found))
 
     async def _force_error(self, request: Request) -> Response:
         found = self._find(request)
-        if isinstance(found, Response):
-            return found
         found.status = "error"
         found.settle_at = None
         return JSONResponse(self._wire(found))

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from joytui.sim.base import SimContext
+from joytui.sim.base import SimContext, SimRefusal
 from joytui.sim.clock import counter, smooth_noise, unit
 
 DEMO_TOKEN = "JOY-API-DEMO#API"
@@ -490,19 +490,19 @@ class JoySim:
         text = b'{"success":' + success + b',"value":' + self._list_items(strings) + b"}"
         return _json_body(text, 200, double)
 
-    def _find(self, body: dict[str, Any]) -> SimMachine | Response:
+    def _find(self, body: dict[str, Any]) -> SimMachine:
         token = body.get("instance_token")
         if not isinstance(token, str) or not token:
-            return self._answer({"success": False, "error": "instance_token_required"}, 400)
+            raise SimRefusal(
+                self._answer({"success": False, "error": "instance_token_required"}, 400)
+            )
         machine = self.by_hash.get(token)
         if machine is None:
-            return self._answer({"success": False, "error": "machine_not_found"}, 404)
+            raise SimRefusal(self._answer({"success": False, "error": "machine_not_found"}, 404))
         return machine
 
     def _machine_info(self, body: dict[str, Any]) -> Response:
         found = self._find(body)
-        if isinstance(found, Response):
-            return found
         now = self.ctx.now()
         return self._answer(
             {
@@ -519,8 +519,6 @@ class JoySim:
 
     def _change_machine_state(self, body: dict[str, Any]) -> Response:
         found = self._find(body)
-        if isinstance(found, Response):
-            return found
         state = body.get("machine_state")
         action = ACTIONS.get(state) if isinstance(state, str) else None
         if action is None:
@@ -543,18 +541,19 @@ class JoySim:
         """``POST /fail/{ihash}`` puts a machine in error at once."""
         return [Route("/fail/{ihash}", self._force_error, methods=["POST"])]
 
-    def _refused(self, request: Request) -> Response | None:
+    def _authorize(self, request: Request) -> None:
+        """Raise a 401 unless the demo token and key are both sent."""
         token = request.headers.get("x-api-token")
         key = request.headers.get("x-api-key")
         if self.ctx.faults.get("joy").auth_fail or token != DEMO_TOKEN or key != DEMO_KEY:
-            return _protocol_error(
-                401, "invalid_api_credentials", "Token or key is invalid or disabled."
+            raise SimRefusal(
+                _protocol_error(
+                    401, "invalid_api_credentials", "Token or key is invalid or disabled."
+                )
             )
-        return None
 
     async def _connect(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         raw = await request.body()
         try:
             body = json.loads(raw)

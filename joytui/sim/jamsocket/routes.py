@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
-from joytui.sim.base import SimContext
+from joytui.sim.base import SimContext, SimRefusal
 from joytui.sim.jamsocket.fleet import (
     CLUSTER,
     DEMO_ACCOUNT,
@@ -132,42 +132,45 @@ class JamsocketSim:
         rng = self.ctx.rng(NAME, "error", self._errors)
         return JSONResponse(error_wire(status, code, message, rng), status_code=status)
 
-    def _refused(self, request: Request) -> Response | None:
+    def _refuse(self, status: int, code: str, message: str) -> SimRefusal:
+        return SimRefusal(self._error(status, code, message))
+
+    def _authorize(self, request: Request) -> None:
+        """Raise a 401 (or a 403 for another account) unless the demo token is sent."""
         if self.ctx.faults.get(NAME).auth_fail:
-            return self._error(401, "Unauthorized", "The access token was revoked or is invalid.")
+            raise self._refuse(401, "Unauthorized", "The access token was revoked or is invalid.")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return self._error(
+            raise self._refuse(
                 401, "Unauthorized", "Missing access token: send 'Authorization: Bearer <token>'."
             )
         if token.strip() != DEMO_TOKEN:
-            return self._error(401, "Unauthorized", "The access token is invalid or expired.")
+            raise self._refuse(401, "Unauthorized", "The access token is invalid or expired.")
         account = request.path_params.get("account")
         if account is not None and account != DEMO_ACCOUNT:
-            return self._error(
+            raise self._refuse(
                 403, "Forbidden", f"The access token has no access to account {account!r}."
             )
-        return None
 
-    def _find_service(self, request: Request) -> SimService | Response:
+    def _find_service(self, request: Request) -> SimService:
         service = self.services.get(request.path_params["service"])
         if service is None:
             name = request.path_params["service"]
-            return self._error(404, "NotFound", f"Service {name!r} not found in {DEMO_ACCOUNT!r}.")
+            raise self._refuse(404, "NotFound", f"Service {name!r} not found in {DEMO_ACCOUNT!r}.")
         return service
 
-    def _find_backend(self, request: Request) -> SimBackend | Response:
+    def _find_backend(self, request: Request) -> SimBackend:
         backend = self.backends.get(request.path_params["backend_id"])
         if backend is None:
             ident = request.path_params["backend_id"]
-            return self._error(404, "NotFound", f"Backend {ident!r} not found.")
+            raise self._refuse(404, "NotFound", f"Backend {ident!r} not found.")
         return backend
 
     async def _json_body(self, request: Request, require_json: bool) -> Any:
-        """The parsed body (None when empty), or an error response."""
+        """The parsed body (None when empty); a 415 or 400 refusal when it cannot be read."""
         ctype = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         if require_json and ctype != "application/json":
-            return self._error(
+            raise self._refuse(
                 415, "UnsupportedMediaType", "This endpoint needs 'Content-Type: application/json'."
             )
         raw = await request.body()
@@ -176,21 +179,19 @@ class JamsocketSim:
         try:
             return json.loads(raw)
         except ValueError:
-            return self._error(400, "InvalidRequest", "The request body is not valid JSON.")
+            raise self._refuse(
+                400, "InvalidRequest", "The request body is not valid JSON."
+            ) from None
 
     # -- service endpoints --------------------------------------------------------------------
 
     async def _list_services(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         return JSONResponse({"services": sorted(self.services)})
 
     async def _create_service(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         body = await self._json_body(request, require_json=True)
-        if isinstance(body, Response):
-            return body
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str) or not SERVICE_NAME.match(name):
             return self._error(
@@ -212,17 +213,13 @@ class JamsocketSim:
         return JSONResponse({"status": "ok"})
 
     async def _get_service(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_service(request)
-        return found if isinstance(found, Response) else JSONResponse(service_wire(found))
+        return JSONResponse(service_wire(found))
 
     async def _delete_service(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_service(request)
-        if isinstance(found, Response):
-            return found
         now = self.fleet.sync()
         for backend in [b for b in self.fleet.live.values() if b.service is found]:
             self.fleet.terminate(backend, now, "external", hard=False)
@@ -230,23 +227,15 @@ class JamsocketSim:
         return JSONResponse({"status": "ok"})
 
     async def _images(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_service(request)
-        if isinstance(found, Response):
-            return found
         newest_first = sorted(found.images, key=lambda i: i.upload_time, reverse=True)
         return JSONResponse({"images": [image_wire(found, i) for i in newest_first]})
 
     async def _update_service(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_service(request)
-        if isinstance(found, Response):
-            return found
         body = await self._json_body(request, require_json=True)
-        if isinstance(body, Response):
-            return body
         tag = body.get("image_tag") if isinstance(body, dict) else None
         if not isinstance(tag, str) or not tag:
             return self._error(400, "InvalidRequest", 'Body must be {"image_tag": string}.')
@@ -261,14 +250,9 @@ class JamsocketSim:
     # -- backend endpoints --------------------------------------------------------------------
 
     async def _connect(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_service(request)
-        if isinstance(found, Response):
-            return found
         body = await self._json_body(request, require_json=True)
-        if isinstance(body, Response):
-            return body
         try:
             key, user, spawn = parse_connect(body)
         except SpawnConfigError as exc:
@@ -307,23 +291,17 @@ class JamsocketSim:
 
     async def _status(self, request: Request) -> Response:
         found = self._find_backend(request)
-        if isinstance(found, Response):
-            return found
         body = public_status(found.statuses[-1])
         return JSONResponse(body, headers={"Access-Control-Allow-Origin": "*"})
 
     async def _get_backend(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_backend(request)
-        return found if isinstance(found, Response) else JSONResponse(backend_metadata(found))
+        return JSONResponse(backend_metadata(found))
 
     async def _service_backends(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_service(request)
-        if isinstance(found, Response):
-            return found
         bounds = []
         for name in ("start", "end"):
             raw = request.query_params.get(name, "").strip()
@@ -349,21 +327,15 @@ class JamsocketSim:
         return JSONResponse({"backends": [backend_item(b) for b in chosen]})
 
     async def _running_backends(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         running = [b for b in self.backends.values() if b.status != "terminated"]
         running.sort(key=lambda b: (b.created_at, b.id), reverse=True)
         return JSONResponse({"running_backends": [backend_item(b) for b in running]})
 
     async def _terminate_route(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_backend(request)
-        if isinstance(found, Response):
-            return found
         body = await self._json_body(request, require_json=True)
-        if isinstance(body, Response):
-            return body
         hard = False
         if body is not None:
             if not isinstance(body, dict) or not isinstance(body.get("hard", False), bool):
@@ -386,26 +358,18 @@ class JamsocketSim:
 
     async def _status_stream(self, request: Request) -> Response:
         found = self._find_backend(request)
-        if isinstance(found, Response):
-            return found
         feed = StatusFeed(self.fleet, found, last_event_id(request))
         return sse_response(stream_events(self.fleet, found, feed), cors=True)
 
     async def _logs_stream(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_backend(request)
-        if isinstance(found, Response):
-            return found
         feed = LogFeed(self.fleet, found, last_event_id(request), self.ctx.now())
         return sse_response(stream_events(self.fleet, found, feed))
 
     async def _metrics_stream(self, request: Request) -> Response:
-        if refused := self._refused(request):
-            return refused
+        self._authorize(request)
         found = self._find_backend(request)
-        if isinstance(found, Response):
-            return found
         feed = MetricsFeed(self.fleet, found, last_event_id(request))
         return sse_response(stream_events(self.fleet, found, feed))
 
@@ -414,11 +378,7 @@ class JamsocketSim:
     async def _kill(self, request: Request) -> Response:
         now = self.fleet.sync()
         found = self._find_backend(request)
-        if isinstance(found, Response):
-            return found
         body = await self._json_body(request, require_json=False)
-        if isinstance(body, Response):
-            return body
         reason = body.get("reason", "lost") if isinstance(body, dict) else "lost"
         if reason not in TERMINATION_REASONS:
             return self._error(
