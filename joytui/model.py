@@ -25,6 +25,9 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
+PROVIDERS = ("joy", "cockpit", "jamsocket", "instances")
+"""The provider keys: config sections, ``Resource.provider`` values, simulated APIs."""
+
 KINDS = ("machine", "host", "vm", "service", "backend", "instance")
 
 

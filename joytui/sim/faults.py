@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PROVIDERS = ("joy", "cockpit", "jamsocket", "instances")
+from joytui.model import PROVIDERS
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
