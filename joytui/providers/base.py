@@ -26,10 +26,13 @@ from joytui.config import Account
 from joytui.model import (
     Action,
     ActionResult,
+    LogLine,
     MetricSample,
+    PollHints,
     Resource,
     Scalar,
     Snapshot,
+    StatusEvent,
     Totals,
 )
 from joytui.providers.errors import (
@@ -43,6 +46,7 @@ from joytui.providers.errors import (
     TransportError,
     snippet,
 )
+from joytui.providers.sse import LiveStream
 from joytui.providers.wire import (
     decode_json,
     error_message_in,
@@ -392,17 +396,16 @@ class ProviderClient(abc.ABC):
 
     # -- the public API -----------------------------------------------------------------------
 
-    async def snapshot(
-        self, *, info_budget: int | None = None, priority_ids: Sequence[str] = ()
-    ) -> Snapshot:
-        """Every resource of the account, with totals (reads only), its ``latency_ms`` the
-        time the whole snapshot took.
+    async def snapshot(self, hints: PollHints | None = None) -> Snapshot:
+        """Every resource of the account, with totals (reads only); ``latency_ms`` is how long
+        the whole snapshot took.
 
-        ``info_budget`` and ``priority_ids`` are hints for providers that must ask per
-        resource to learn its status (Joy): at most ``info_budget`` such requests, the
-        ``priority_ids`` (visible rows) first. Other providers ignore them.
+        ``hints=None`` asks for a complete one-shot snapshot (``joytui list``). Hints mean a
+        poll that repeats (the dashboard, the exporter): a provider that cannot fetch
+        everything every poll (Joy's per-machine ``machine_info``) may spread that work over
+        polls, ``hints.priority_ids`` (the rows on screen) first. Others ignore the hints.
         """
-        return await self.timed(self._snapshot(info_budget, priority_ids))
+        return await self.timed(self._snapshot(hints))
 
     async def timed(self, work: Awaitable[Snapshot]) -> Snapshot:
         """Await ``work`` and stamp the snapshot with how long it took: the one place a
@@ -412,7 +415,7 @@ class ProviderClient(abc.ABC):
         return snapshot.model_copy(update={"latency_ms": (time.monotonic() - started) * 1000})
 
     @abc.abstractmethod
-    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
+    async def _snapshot(self, hints: PollHints | None) -> Snapshot:
         """What :meth:`snapshot` returns, untimed (each provider's own work)."""
 
     @abc.abstractmethod
@@ -433,7 +436,41 @@ class ProviderClient(abc.ABC):
 
     async def check(self) -> None:
         """One cheap authenticated read, to probe the account (``joytui config check``)."""
-        await self.snapshot(info_budget=0)
+        await self.snapshot()
+
+    # -- live streams (None: the API offers no such stream) -----------------------------------
+
+    def metric_stream(self, resource: Resource) -> LiveStream[MetricSample] | None:
+        """``resource``'s live metrics as they come, or None if the API offers no such stream.
+
+        Every stream (this one, :meth:`status_stream`, :meth:`log_stream`) is a
+        :class:`~joytui.providers.sse.LiveStream`: an async iterator that reconnects by itself
+        and tells its caller how it is doing, for a UI to show ``reconnecting… (attempt 3)``:
+
+        - ``stream.state``: a :class:`~joytui.providers.sse.StreamState`, one of
+          ``connecting`` (first connection opening), ``live`` (connected), ``reconnecting``
+          (connection lost, waiting out the backoff or opening the next one) and ``ended``
+          (finished, failed or closed);
+        - ``stream.attempt``: reconnections in a row with no item in between (0 while well);
+        - ``stream.problem``: why the last connection ended, in words.
+
+        Reading is ``async for``; a failure it cannot recover from raises a
+        :class:`ProviderError` naming the account. Stop early with ``aclose()`` (or
+        ``contextlib.aclosing``), or cancel the task reading: either closes the connection.
+        Calling this opens nothing until the first item is asked for.
+        """
+        return None
+
+    def status_stream(self, resource: Resource) -> LiveStream[StatusEvent] | None:
+        """Each status ``resource`` passes through (the last one ``final``), or None if the
+        API offers no such stream. A :class:`~joytui.providers.sse.LiveStream`, as
+        :meth:`metric_stream` describes."""
+        return None
+
+    def log_stream(self, resource: Resource) -> LiveStream[LogLine] | None:
+        """``resource``'s log lines as they come, or None if the API offers no such stream. A
+        :class:`~joytui.providers.sse.LiveStream`, as :meth:`metric_stream` describes."""
+        return None
 
     # -- helpers for perform() ----------------------------------------------------------------
 

@@ -14,13 +14,21 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field
 
-from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.model import (
+    Action,
+    ActionResult,
+    MetricSample,
+    PollHints,
+    Resource,
+    Snapshot,
+    Status,
+)
 from joytui.providers.base import ProviderClient, gather_first_error
 from joytui.providers.errors import (
     AuthError,
@@ -424,7 +432,7 @@ class CockpitClient(ProviderClient):
             },
         )
 
-    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
+    async def _snapshot(self, hints: PollHints | None) -> Snapshot:
         """Every host and VM (two requests, after a login if needed)."""
         await self._bearer()  # one login for both calls, not one each
         hosts, vms = await gather_first_error([self.hosts(), self.vms()])

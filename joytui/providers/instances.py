@@ -2,16 +2,23 @@
 
 Seven operations: list, create (201), get (404 when gone), delete (204), pause, restart and
 health. Statuses: creating/restarting are pending; running, paused, stopped, error map to
-themselves.
+themselves. No streams: the spec offers logs "via the CLI only", so ``log_stream`` is None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.model import (
+    Action,
+    ActionResult,
+    MetricSample,
+    PollHints,
+    Resource,
+    Snapshot,
+    Status,
+)
 from joytui.providers.base import ProviderClient
 from joytui.providers.errors import BadPayloadError
 from joytui.providers.wire import (
@@ -182,7 +189,7 @@ class InstancesClient(ProviderClient):
             },
         )
 
-    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
+    async def _snapshot(self, hints: PollHints | None) -> Snapshot:
         """Every instance (one request)."""
         instances = await self.list_instances()
         return self.make_snapshot([self.to_resource(i) for i in instances])

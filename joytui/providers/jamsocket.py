@@ -27,10 +27,12 @@ Decisions where the spec leaves room:
   (destructive) until it is terminated. Services offer none: spawning (connect) creates a
   billable backend that lingers for ``max_idle_seconds``, which is not a dashboard's business;
   :meth:`JamsocketClient.connect` is there for scripts.
-- **Streams** (:meth:`~JamsocketClient.status_stream`, :meth:`~JamsocketClient.metrics_stream`,
-  :meth:`~JamsocketClient.log_stream`) reconnect by themselves: see
-  :class:`~joytui.providers.sse.ResumableEvents`.
-  They are async generators; stop one early with ``contextlib.aclosing`` (or ``aclose()``), or
+- **Streams** (:meth:`~JamsocketClient.status_stream`, :meth:`~JamsocketClient.metric_stream`,
+  :meth:`~JamsocketClient.log_stream` of a backend resource, and the ``backend_*_stream``
+  methods by backend id) reconnect by themselves: see
+  :class:`~joytui.providers.sse.ResumableEvents`. They are
+  :class:`~joytui.providers.sse.LiveStream` iterators whose ``state`` and ``attempt`` tell how
+  the connection is doing; stop one early with ``contextlib.aclosing`` (or ``aclose()``), or
   cancel the task reading it: either closes its connection at once.
 - **Metrics.** ``cpu_used`` and ``sys_cpu`` are nanoseconds over the same interval (the
   simulator's reading of the spec), so ``cpu_percent = 100 * cpu_used / sys_cpu``: the share of
@@ -42,7 +44,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
+import time
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
@@ -59,7 +62,17 @@ from pydantic import (
 )
 
 from joytui.config import Account, JamsocketAccount
-from joytui.model import Action, ActionResult, MetricSample, Resource, Snapshot, Status
+from joytui.model import (
+    Action,
+    ActionResult,
+    LogLine,
+    MetricSample,
+    PollHints,
+    Resource,
+    Snapshot,
+    Status,
+    StatusEvent,
+)
 from joytui.providers.base import ProviderClient, gather_first_error
 from joytui.providers.errors import (
     BadPayloadError,
@@ -67,7 +80,7 @@ from joytui.providers.errors import (
     ProviderError,
     snippet,
 )
-from joytui.providers.sse import ResumableEvents
+from joytui.providers.sse import LiveStream, ResumableEvents
 from joytui.providers.wire import (
     Bool,
     Ident,
@@ -372,6 +385,20 @@ def backend_status(status: BackendStatus | None) -> Status:
     return map_status(status.status, STATUS)
 
 
+def status_event(status: BackendStatus) -> StatusEvent:
+    """The :class:`StatusEvent` of a backend status (``final`` once terminated; a status
+    without a time is taken as now)."""
+    final = (status.status or "").strip().lower() == "terminated"
+    return StatusEvent(
+        time=status.time if status.time is not None else time.time(),
+        status=backend_status(status),
+        raw_status=status.status,
+        reason=status.termination_reason,
+        exit_code=status.exit_code,
+        final=final,
+    )
+
+
 def metric_sample_fields(event: MetricsEvent) -> dict[str, Any]:
     """The :class:`MetricSample` fields of one metrics event."""
     return {
@@ -586,34 +613,96 @@ class JamsocketClient(ProviderClient):
 
     # -- streams ------------------------------------------------------------------------------
 
-    async def status_stream(self, backend_id: str) -> AsyncGenerator[BackendStatus, None]:
+    def backend_status_stream(self, backend_id: str) -> LiveStream[BackendStatus]:
         """``GET /v2/backend/{id}/status/stream``: the history, then each new status; ends after
-        ``terminated``. Reconnects as :meth:`_events` describes."""
-        async with contextlib.aclosing(self._events(backend_id, "status")) as events:
-            async for event in events:
-                status = self._event_model(BackendStatus, event, backend_id, "status")
-                if status is None:
-                    continue
-                yield status
-                if (status.status or "").lower() == "terminated":
-                    return
+        ``terminated``. Reconnects as :class:`~joytui.providers.sse.ResumableEvents`
+        describes; its state is the :class:`~joytui.providers.sse.LiveStream`'s."""
+        events = self._events(backend_id, "status")
 
-    async def metrics_stream(self, backend_id: str) -> AsyncGenerator[MetricSample, None]:
+        async def statuses() -> AsyncGenerator[BackendStatus, None]:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    status = self._event_model(BackendStatus, event, backend_id, "status")
+                    if status is None:
+                        continue
+                    yield status
+                    if (status.status or "").lower() == "terminated":
+                        return
+
+        return LiveStream(statuses(), events)
+
+    def backend_metrics_stream(self, backend_id: str) -> LiveStream[MetricSample]:
         """``GET /v2/backend/{id}/metrics/stream`` as :class:`MetricSample` readings; ends when
         the server ends the stream of a terminated backend."""
-        async with contextlib.aclosing(self._events(backend_id, "metrics")) as events:
-            async for event in events:
-                found = self._event_model(MetricsEvent, event, backend_id, "metrics")
-                if found is not None:
-                    yield self.sample(backend_id, **metric_sample_fields(found))
+        events = self._events(backend_id, "metrics")
 
-    async def log_stream(self, backend_id: str) -> AsyncGenerator[str, None]:
+        async def samples() -> AsyncGenerator[MetricSample, None]:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    found = self._event_model(MetricsEvent, event, backend_id, "metrics")
+                    if found is not None:
+                        yield self.sample(backend_id, **metric_sample_fields(found))
+
+        return LiveStream(samples(), events)
+
+    def backend_log_stream(self, backend_id: str) -> LiveStream[str]:
         """``GET /v2/backend/{id}/logs/stream``: log lines (recent ones first); ends when the
         server ends the stream of a terminated backend."""
-        async with contextlib.aclosing(self._events(backend_id, "logs")) as events:
-            async for event in events:
-                for line in event.data.split("\n"):
-                    yield line
+        events = self._events(backend_id, "logs")
+
+        async def lines() -> AsyncGenerator[str, None]:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    for line in event.data.split("\n"):
+                        yield line
+
+        return LiveStream(lines(), events)
+
+    def metric_stream(self, resource: Resource) -> LiveStream[MetricSample] | None:
+        """A backend's metrics stream (:meth:`backend_metrics_stream`); services have none."""
+        if resource.kind != "backend":
+            return None
+        return self.backend_metrics_stream(resource.id)
+
+    def status_stream(self, resource: Resource) -> LiveStream[StatusEvent] | None:
+        """A backend's statuses as :class:`StatusEvent` (normalized, with the provider's word;
+        the termination's reason and exit code on the ``final`` one); services have none.
+
+        The stream's statuses carry no exit code (the spec keeps it for the authenticated
+        metadata), so the final event asks :meth:`backend` for it; if that fails it stays None.
+        """
+        if resource.kind != "backend":
+            return None
+
+        async def event(status: BackendStatus) -> StatusEvent:
+            found = status_event(status)
+            if found.final and found.exit_code is None:
+                found = await self._with_exit_code(resource.id, found)
+            return found
+
+        return self.backend_status_stream(resource.id).map_async(event)
+
+    async def _with_exit_code(self, backend_id: str, event: StatusEvent) -> StatusEvent:
+        """``event`` with the exit code (and reason) of the backend's last recorded status."""
+        try:
+            current = (await self.backend(backend_id)).current
+        except ProviderError as err:
+            log.info("%s %r: no exit code for %s: %s", *self._who(), backend_id, err.message)
+            return event
+        if current is None or (current.status or "").lower() != "terminated":
+            return event
+        return event.model_copy(
+            update={
+                "exit_code": current.exit_code,
+                "reason": event.reason or current.termination_reason,
+            }
+        )
+
+    def log_stream(self, resource: Resource) -> LiveStream[LogLine] | None:
+        """A backend's log lines as :class:`LogLine`; services have none."""
+        if resource.kind != "backend":
+            return None
+        return self.backend_log_stream(resource.id).map(lambda line: LogLine(text=line))
 
     def _event_model(
         self, model: type[B], event: ServerSentEvent, backend_id: str, stream: str
@@ -713,12 +802,12 @@ class JamsocketClient(ProviderClient):
             },
         )
 
-    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
+    async def _snapshot(self, hints: PollHints | None) -> Snapshot:
         """Services and backends (running ones, and those created in the last
         :attr:`recent_seconds` by this machine's clock), deduplicated by id; reads only,
         ``2 + 2 * services`` requests, at most :attr:`concurrency` at once. A service deleted
-        while the snapshot is taken is left out. ``info_budget`` and ``priority_ids`` are
-        ignored: every status comes with the lists."""
+        while the snapshot is taken is left out. ``hints`` are ignored: every status comes
+        with the lists."""
         names = await self.services()
         since = datetime.now(UTC) - timedelta(seconds=self.recent_seconds)
         limit = asyncio.Semaphore(max(1, self.concurrency))
@@ -839,4 +928,5 @@ __all__ = [
     "ServiceList",
     "SpawnConfig",
     "backend_status",
+    "status_event",
 ]

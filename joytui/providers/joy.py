@@ -3,9 +3,15 @@
 Every call is ``POST /api/connect/`` with a ``type`` and the ``x-api-token``/``x-api-key``
 headers. The API's quirks are read tolerantly: ``success`` as ``true`` or ``"true"``, numbers
 as strings, the whole document encoded as a JSON string. ``machine_list`` carries no state,
-so a machine's status comes from ``machine_info``, fetched with bounded concurrency; the
-dashboard can ask for a budget of such calls per poll, visible rows first, the rest in
-rotation, and the last known status is kept for the others.
+so a machine's status comes from ``machine_info``, fetched with bounded concurrency.
+
+A one-shot snapshot (``snapshot(None)``, ``joytui list``) asks every machine. A repeating poll
+(``snapshot(hints)``, the dashboard) cannot: 50,000 machines would mean 50,000 calls every few
+seconds. So the client spreads them over polls (:meth:`JoyClient.poll_budget`): a first poll of
+:data:`FIRST_POLL_INFOS`, then each poll the priority machines (the rows on screen) plus a
+rotation through the rest, sized so the whole fleet is visited in about :data:`CYCLE_POLLS`
+polls (the first poll has nothing on screen to put first yet). The last known status is kept
+for the machines not asked this time.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 import httpx
@@ -23,6 +29,7 @@ from joytui.model import (
     Action,
     ActionResult,
     MetricSample,
+    PollHints,
     Resource,
     Scalar,
     Snapshot,
@@ -56,6 +63,13 @@ from joytui.providers.wire import (
 PATH = "/api/connect/"
 GiB = 2**30
 DEFAULT_INFO_CONCURRENCY = 4
+FIRST_POLL_INFOS = 200
+"""machine_info calls in the first repeating poll: a screenful and more, before anything is
+visible to put first. Also the most a later poll spends on the rotation."""
+ROTATION_INFOS = 8
+"""machine_info calls per repeating poll beyond the priority machines, at least."""
+CYCLE_POLLS = 60
+"""A big fleet's rotation is sized to visit every machine within about this many polls."""
 CHUNK = 2000
 """Machines parsed or adapted between two yields to the event loop."""
 
@@ -388,12 +402,19 @@ class JoyClient(ProviderClient):
     """``init_ip`` sent with every call, as the spec's examples do."""
     info_concurrency: int = DEFAULT_INFO_CONCURRENCY
     """At most this many machine_info calls in flight."""
+    first_poll_infos: int = FIRST_POLL_INFOS
+    """machine_info calls in the first repeating poll, and most per poll for the rotation."""
+    rotation_infos: int = ROTATION_INFOS
+    """machine_info calls per repeating poll beyond the priority machines, at least."""
+    cycle_polls: int = CYCLE_POLLS
+    """A big fleet's rotation visits every machine within about this many polls."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._info: dict[str, MachineInfo] = {}
         self._info_time: dict[str, float] = {}
         self._rotation = 0
+        self._polled = False  # has a snapshot succeeded yet (see poll_budget)
         self.info_errors: dict[str, ProviderError] = {}
         """ihash -> why its last machine_info failed, for the machines of the last snapshot."""
 
@@ -571,21 +592,61 @@ class JoyClient(ProviderClient):
         await asyncio.gather(*(worker() for _ in range(workers)))
         return failures
 
-    async def _snapshot(self, info_budget: int | None, priority_ids: Sequence[str]) -> Snapshot:
+    def poll_budget(self, ids: Sequence[str], priority_ids: Sequence[str]) -> int:
+        """How many machine_info calls a repeating poll of the machines ``ids`` makes: the
+        first one :attr:`first_poll_infos`; later ones the priority machines plus a rotation
+        of ``len(ids) // cycle_polls``, within :attr:`rotation_infos`..:attr:`first_poll_infos`
+        (the visible rows are fresh every poll, the rest within about :attr:`cycle_polls`)."""
+        if not self._polled:
+            return self.first_poll_infos
+        known = set(ids)
+        priority = len({i for i in priority_ids if i in known})
+        share = len(ids) // max(1, self.cycle_polls)
+        rotation = max(self.rotation_infos, min(self.first_poll_infos, share))
+        return priority + rotation
+
+    async def snapshot(
+        self,
+        hints: PollHints | None = None,
+        *,
+        info_budget: int | None = None,
+        priority_ids: Sequence[str] = (),
+    ) -> Snapshot:
         """Every machine with its status, and the dashboard totals.
 
-        ``info_budget=None`` fetches machine_info for every machine; a number limits the
-        calls (``priority_ids`` first, the rest in rotation) and the others keep their last
-        known status. A few failed machine_info calls leave those machines' last status
-        (see :attr:`info_errors`); an auth failure, or every call failing, raises.
+        ``hints=None`` fetches machine_info for every machine; with hints, a repeating poll
+        fetches :meth:`poll_budget`'s worth, ``hints.priority_ids`` first, the rest in
+        rotation, and the others keep their last known status. ``info_budget`` sets the
+        number of calls outright (``priority_ids`` first), whatever the hints say. A few
+        failed machine_info calls leave those machines' last status (see
+        :attr:`info_errors`); an auth failure, or every call failing, raises.
         """
+        if info_budget is None:
+            return await super().snapshot(hints)
+        priority = priority_ids or (hints.priority_ids if hints is not None else ())
+        return await self.timed(self._collect(info_budget, priority))
+
+    async def _snapshot(self, hints: PollHints | None) -> Snapshot:
+        if hints is None:
+            return await self._collect(None, ())
+        return await self._collect(self.poll_budget, hints.priority_ids)
+
+    async def _collect(
+        self,
+        budget: int | Callable[[Sequence[str], Sequence[str]], int] | None,
+        priority_ids: Sequence[str],
+    ) -> Snapshot:
+        """The machine list, dashboardinfo, and machine_info for ``budget`` machines (None:
+        all; a callable: decided from the ids and the priority ones), as a snapshot."""
         machines, dash = await gather_first_error([self.machine_list(), self.dashboardinfo()])
         assert isinstance(machines, list) and isinstance(dash, DashboardInfo)
         ids = list(dict.fromkeys(m.ihash for m in machines))
         for gone in set(self._info) - set(ids):
             self._info.pop(gone, None)
             self._info_time.pop(gone, None)
-        chosen = self._choose(ids, info_budget, priority_ids)
+        if callable(budget):
+            budget = budget(ids, priority_ids)
+        chosen = self._choose(ids, budget, priority_ids)
         failures = await self._fetch_infos(chosen) if chosen else {}
         for ihash in chosen:
             if ihash in failures and isinstance(failures[ihash], NotFoundError):
@@ -601,6 +662,7 @@ class JoyClient(ProviderClient):
             chunk = machines[start : start + CHUNK]
             resources.extend(self.to_resource(m, self._info.get(m.ihash)) for m in chunk)
             await asyncio.sleep(0)  # see machine_list: keep a UI on this loop drawing
+        self._polled = True
         return self.make_snapshot(resources, dash.figures())
 
     async def check(self) -> None:

@@ -15,6 +15,7 @@ Errors are the shared taxonomy; nothing here knows which provider it talks to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
@@ -34,6 +35,7 @@ from joytui.providers.errors import (
 log = logging.getLogger("joytui.providers.sse")
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class StreamState(StrEnum):
@@ -301,6 +303,26 @@ class LiveStream(AsyncIterator[T]):
 
     def __aiter__(self) -> LiveStream[T]:
         return self
+
+    def map(self, convert: Callable[[T], U]) -> LiveStream[U]:
+        """This stream with each item converted (its state stays this stream's)."""
+
+        async def converted() -> AsyncGenerator[U, None]:
+            async with contextlib.aclosing(self):
+                async for item in self:
+                    yield convert(item)
+
+        return LiveStream(converted(), self._source)
+
+    def map_async(self, convert: Callable[[T], Awaitable[U]]) -> LiveStream[U]:
+        """:meth:`map` with a converter that may need I/O (awaited item by item)."""
+
+        async def converted() -> AsyncGenerator[U, None]:
+            async with contextlib.aclosing(self):
+                async for item in self:
+                    yield await convert(item)
+
+        return LiveStream(converted(), self._source)
 
     async def __anext__(self) -> T:
         try:

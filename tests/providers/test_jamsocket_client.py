@@ -480,7 +480,7 @@ async def test_error_rate_is_a_server_error_reads_retry_and_recover(client, reco
     assert len(recorder.sent("GET", "/metrics/stream")) == 1
     client.stream_max_reconnects = 1  # a stream does retry a 500, a bounded number of times
     with pytest.raises(TransportError) as dropped:
-        await _collect(client.status_stream(bid))
+        await _collect(client.backend_status_stream(bid))
     assert "after 1 reconnects" in str(dropped.value) and "server error 500" in str(dropped.value)
     assert len(recorder.sent("GET", "/status/stream")) == 2
     api.delete("/__sim__/faults")
@@ -525,7 +525,7 @@ async def test_auth_fail_everywhere_and_streams_do_not_retry_401(client, recorde
     assert "401" in str(refused.value) and "access token" in str(refused.value)
     with pytest.raises(AuthError):
         await client.check()
-    for stream in (client.metrics_stream(bid), client.log_stream(bid)):
+    for stream in (client.backend_metrics_stream(bid), client.backend_log_stream(bid)):
         with pytest.raises(AuthError):
             async for _ in stream:
                 pass
@@ -552,7 +552,7 @@ async def test_hang_times_out_as_a_transport_error(sim, api):
             await quick.snapshot()
         assert "timed out after 0.3 s" in str(hung.value)
         with pytest.raises(TransportError) as stream_hung:
-            async for _ in quick.status_stream(bid):
+            async for _ in quick.backend_status_stream(bid):
                 pass
         assert "no answer within 0.3 s" in str(stream_hung.value)
         assert time.monotonic() - started < 3
@@ -688,7 +688,7 @@ async def _follow_a_whole_life(client, api) -> tuple[str, list[BackendStatus]]:
     first = asyncio.Event()
 
     async def follow() -> None:
-        async for status in client.status_stream(bid):
+        async for status in client.backend_status_stream(bid):
             seen.append(status)
             first.set()
 
@@ -726,7 +726,7 @@ async def test_status_stream_reconnects_with_last_event_id(client, recorder, api
     # A replay of a finished backend: exactly the ids delivered before each drop.
     recorder.requests.clear()
     done = a_backend(api, "terminated", exclude=(bid,))
-    replay = await _collect(client.status_stream(done))
+    replay = await _collect(client.backend_status_stream(done))
     raw = api.get(f"/v2/backend/{done}").json()["statuses"]
     assert [s.status for s in replay] == [h["status"] for h in raw]
     headers = [r.headers.get("last-event-id") for r in recorder.sent("GET", "/status/stream")]
@@ -739,7 +739,7 @@ async def test_metrics_stream_samples_reconnects_and_ends_with_its_backend(
     bid = a_backend(api, "ready")
     limit = api.get(f"/v2/backend/{bid}").json()["max_mem_bytes"]
     set_faults(api, jamsocket={"sse_drop_after": 2})
-    samples = await _collect(client.metrics_stream(bid), limit=5)
+    samples = await _collect(client.backend_metrics_stream(bid), limit=5)
     assert len(samples) == 5
     for sample in samples:
         assert sample.resource_id == bid and sample.provider == "jamsocket"
@@ -753,7 +753,7 @@ async def test_metrics_stream_samples_reconnects_and_ends_with_its_backend(
     got: list = []
 
     async def follow() -> None:
-        async for sample in client.metrics_stream(bid):
+        async for sample in client.backend_metrics_stream(bid):
             got.append(sample)
 
     task = asyncio.create_task(follow())
@@ -761,7 +761,7 @@ async def test_metrics_stream_samples_reconnects_and_ends_with_its_backend(
     await asyncio.to_thread(api.post, f"/__sim__/jamsocket/kill/{bid}")
     await asyncio.wait_for(task, 3)
     assert not watchers(sim, bid)
-    assert await _collect(client.metrics_stream(bid)) == []  # terminated: ends at once
+    assert await _collect(client.backend_metrics_stream(bid)) == []  # terminated: ends at once
 
 
 async def test_a_live_backends_stream_that_keeps_ending_gives_up(client, recorder, api):
@@ -769,7 +769,7 @@ async def test_a_live_backends_stream_that_keeps_ending_gives_up(client, recorde
     client.stream_max_reconnects = 2
     set_faults(api, jamsocket={"sse_drop_after": 0})  # every stream ends before its first event
     with pytest.raises(TransportError) as dropped:
-        await _collect(client.metrics_stream(bid))
+        await _collect(client.backend_metrics_stream(bid))
     text = str(dropped.value)
     assert "metrics stream of backend" in text and "dropped" in text
     assert "after 2 reconnects" in text and "server ended the stream" in text
@@ -781,12 +781,14 @@ async def test_log_stream_lines_and_end(client, api):
     spawn = {"executable": {"env": {"MY_ENV_VAR": "foo"}}}
     bid = (await client.connect(name, spawn=spawn)).backend_id
     advance(api, 30)
-    lines = await _collect(client.log_stream(bid), limit=5)
+    lines = await _collect(client.backend_log_stream(bid), limit=5)
     assert lines[0].startswith("> ") and lines[1].startswith("> ") and lines[2] == ""
     assert "MY_ENV_VAR" in lines[3] and "8080" in lines[4]
     await client.terminate(bid)
     advance(api, 5)
-    everything = await _collect(client.log_stream(bid))  # a finished backend: ends by itself
+    everything = await _collect(
+        client.backend_log_stream(bid)
+    )  # a finished backend: ends by itself
     assert everything[:5] == lines and everything[-1].startswith("server closed")
 
 
@@ -801,7 +803,7 @@ async def test_quiet_stream_lives_on_keepalives(sim, recorder, api):
         got: list = []
 
         async def follow() -> None:
-            async for status in patient.status_stream(bid):
+            async for status in patient.backend_status_stream(bid):
                 got.append(status)
 
         task = asyncio.create_task(follow())
@@ -821,7 +823,7 @@ async def test_stalled_stream_hits_the_read_timeout_and_reconnects(sim, recorder
     bid = a_backend(api, "ready")
     try:
         set_faults(api, jamsocket={"sse_stall": True})
-        task = asyncio.create_task(_collect(stalled.metrics_stream(bid), limit=2))
+        task = asyncio.create_task(_collect(stalled.backend_metrics_stream(bid), limit=2))
         await asyncio.sleep(1.0)
         assert not task.done()
         await asyncio.to_thread(set_faults, api, jamsocket={"sse_stall": False})
@@ -834,7 +836,7 @@ async def test_stalled_stream_hits_the_read_timeout_and_reconnects(sim, recorder
         set_faults(api, jamsocket={"sse_stall": True})
         started = time.monotonic()
         with pytest.raises(TransportError) as gave_up:
-            await _collect(stalled.status_stream(bid))
+            await _collect(stalled.backend_status_stream(bid))
         assert time.monotonic() - started < 2.5
         assert "no data for 0.4 s (stalled)" in str(gave_up.value)
         assert "after 1 reconnects" in str(gave_up.value)
@@ -848,7 +850,7 @@ async def test_cancelling_the_reader_closes_the_connection(sim, client, api):
     first = asyncio.Event()
 
     async def follow() -> None:
-        async for _ in client.status_stream(bid):
+        async for _ in client.backend_status_stream(bid):
             first.set()
 
     task = asyncio.create_task(follow())
@@ -860,7 +862,7 @@ async def test_cancelling_the_reader_closes_the_connection(sim, client, api):
     assert await wait_until(lambda: not watchers(sim, bid), 2)
 
     # Leaving early with aclosing() closes it too, and the client still works afterwards.
-    async with contextlib.aclosing(client.metrics_stream(bid)) as samples:
+    async with contextlib.aclosing(client.backend_metrics_stream(bid)) as samples:
         async for _ in samples:
             assert len(watchers(sim, bid)) == 1
             break
@@ -892,7 +894,7 @@ async def test_stream_honours_the_servers_retry():
     )
     client.stream_backoff_seconds = 0.01
     try:
-        seen = await _collect(client.status_stream("b1"))
+        seen = await _collect(client.backend_status_stream("b1"))
     finally:
         await client.aclose()
     assert [s.status for s in seen] == ["ready", "terminated"]
@@ -925,6 +927,82 @@ async def test_metrics_reads_one_event_or_none(sim, client, recorder, api):
 
 async def test_errors_from_every_failure_are_provider_errors(client):
     with pytest.raises(NotFoundError):
-        await _collect(client.status_stream("zzzzz"))
+        await _collect(client.backend_status_stream("zzzzz"))
     with pytest.raises(ProviderError):
         await client.service_backends("no-such-service")
+
+
+# -- the provider interface's streams (by resource) -------------------------------------------
+
+
+async def test_resource_streams_status_events_samples_and_log_lines(client, api):
+    name = (await client.services())[0]
+    bid = await client.connect(name, spawn={"executable": {"env": {"MY_ENV_VAR": "foo"}}})
+    backend = as_resource(bid.backend_id, "scheduled")
+    service = Resource(
+        provider="jamsocket", account="sim", kind="service", id=name, name=name, status="running"
+    )
+    assert client.status_stream(service) is None
+    assert client.metric_stream(service) is None
+    assert client.log_stream(service) is None
+
+    advance(api, 30)
+    samples = await _collect(client.metric_stream(backend), limit=2)
+    assert [s.resource_id for s in samples] == [backend.id] * 2 and 0 < samples[0].cpu_percent
+    lines = await _collect(client.log_stream(backend), limit=4)
+    assert [type(line).__name__ for line in lines] == ["LogLine"] * 4
+    assert lines[0].text.startswith("> ") and "MY_ENV_VAR" in lines[3].text
+
+    await client.terminate(backend.id)
+    advance(api, 5)
+    events = await _collect(client.status_stream(backend))
+    history = (await client.backend(backend.id)).statuses
+    assert [e.raw_status for e in events] == [h.status for h in history]
+    assert [e.status for e in events] == [backend_status(h) for h in history]
+    assert [e.time for e in events] == [h.time for h in history]
+    assert [e.final for e in events] == [False] * (len(events) - 1) + [True]
+    last = events[-1]
+    assert (last.status, last.raw_status) == (Status.STOPPED, "terminated")
+    assert last.reason == history[-1].termination_reason and last.reason
+    assert last.exit_code == history[-1].exit_code is not None
+
+
+async def test_a_streams_state_and_reconnect_attempt_are_observable(client, api):
+    bid = a_backend(api, "ready")
+    client.stream_max_reconnects = 2
+    client.stream_backoff_seconds = 0.2  # long enough to watch each attempt
+    stream = client.metric_stream(as_resource(bid, "ready"))
+    assert (stream.state, stream.attempt, stream.problem) == ("connecting", 0, None)
+    first = await asyncio.wait_for(anext(stream), 3)
+    assert first.resource_id == bid and (stream.state, stream.attempt) == ("live", 0)
+
+    # Every connection from now on ends before its first event: attempts 1, 2, then it gives up.
+    set_faults(api, jamsocket={"sse_drop_after": 0})
+    watched: list[tuple[str, int]] = []
+
+    async def drain() -> None:
+        async for _ in stream:
+            pass
+
+    reading = asyncio.create_task(drain())
+    while not reading.done():
+        if not watched or watched[-1] != (stream.state, stream.attempt):
+            watched.append((stream.state.value, stream.attempt))
+        await asyncio.sleep(0.01)
+    with pytest.raises(TransportError, match="after 2 reconnects"):
+        await reading
+    assert ("reconnecting", 1) in watched and ("reconnecting", 2) in watched
+    assert watched.index(("reconnecting", 1)) < watched.index(("reconnecting", 2))
+    assert stream.state == "ended" and stream.problem == "the server ended the stream"
+
+
+async def test_closing_a_resource_stream_early_ends_it_and_its_connection(sim, client, api):
+    bid = a_backend(api, "ready")
+    stream = client.status_stream(as_resource(bid, "ready"))
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            assert event.status is Status.RUNNING or event.status is Status.PENDING
+            assert len(watchers(sim, bid)) == 1
+            break
+    assert stream.state == "ended"
+    assert await wait_until(lambda: not watchers(sim, bid), 2)

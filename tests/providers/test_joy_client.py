@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from joytui.config import JoyAccount
-from joytui.model import Status
+from joytui.model import PollHints, Status
 from joytui.providers.errors import (
     AuthError,
     NotFoundError,
@@ -18,7 +18,10 @@ from joytui.providers.errors import (
     ServerError,
 )
 from joytui.providers.joy import (
+    CYCLE_POLLS,
+    FIRST_POLL_INFOS,
     POWER_STATES,
+    ROTATION_INFOS,
     JoyClient,
     MachineCurrent,
     envelope_error,
@@ -218,6 +221,44 @@ async def test_budgeted_snapshots_put_priority_first_then_rotate(shared):
         # 39 others at 6 a round: every machine covered in 7 rounds, none fetched twice.
         assert rounds == -(-(len(ids) - 1) // 6)
         assert all(r.raw_status == truth[r.id].status for r in snap.resources)
+
+
+def test_the_dashboards_budget_policy_lives_in_the_client():
+    # What the dashboard asked for before the policy moved here: a first poll of 200, then the
+    # visible rows plus 8, or a sixtieth of a big fleet, at most 200.
+    assert (FIRST_POLL_INFOS, ROTATION_INFOS, CYCLE_POLLS) == (200, 8, 60)
+    acc = JoyAccount(name="x", base_url="http://joy.test", api_token="t", api_key="k")
+    client = JoyClient(acc, {"api_token": SecretStr("t" * 8), "api_key": SecretStr("k" * 8)})
+    ids = [f"m{i}" for i in range(50_000)]
+    assert client.poll_budget(ids, ["m1", "m2"]) == 200  # the first poll: nothing to put first
+    client._polled = True
+    assert client.poll_budget(ids[:100], ["m1", "m2", "m2", "gone"]) == 2 + 8
+    assert client.poll_budget(ids[:6000], ["m1"]) == 1 + 100
+    assert client.poll_budget(ids, []) == 200
+
+
+async def test_hinted_polls_spread_machine_info_none_asks_every_machine(shared):
+    async with client_for(shared) as client:
+        client.first_poll_infos, client.cycle_polls = 12, 2  # 40 machines: rotation of 12
+        sent = count_types(client)
+        first = await client.snapshot(PollHints())
+        assert sent.count("machine_info") == 12
+        assert sum(r.status is not Status.UNKNOWN for r in first.resources) == 12
+        ids = [r.id for r in first.resources]
+        visible = (ids[-1], ids[-2], "not-a-machine")
+        seen: set[str] = set()
+        for _ in range(3):
+            sent.clear()
+            snap = await client.snapshot(PollHints(priority_ids=visible))
+            assert sent.count("machine_info") == 2 + 12  # the visible rows, then the rotation
+            fresh = {r.id for r in snap.resources if r.status is not Status.UNKNOWN}
+            assert {ids[-1], ids[-2]} <= fresh and fresh >= seen
+            seen = fresh
+        assert seen == set(ids)  # 12 + 3 * 12 rotated: every machine known
+        sent.clear()
+        await client.snapshot(None)
+        assert sent.count("machine_info") == len(ids)  # one-shot: complete
+        assert snap.latency_ms > 0
 
 
 async def test_metrics_from_machine_info(shared):
