@@ -38,7 +38,7 @@ async def shoot(config: Config, name: str, keys: list[str], size: tuple[int, int
     async with app.run_test(size=size) as pilot:
         for _ in range(200):
             await pilot.pause(0.05)
-            if all(s.updated_at or s.error for s in app.store.accounts.values()):
+            if all(s.updated_at or s.error for s in app.session.store.accounts.values()):
                 break
         await pilot.press(*keys)
         await pilot.pause(0.2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import shlex
 import sys
 import traceback
@@ -34,13 +35,24 @@ class UsageError(Exception):
     """Bad usage: exit 2 with this message."""
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """The common flags, accepted before or after the subcommand. A subcommand's copy has no
+    default of its own, so it never overwrites what was given before the subcommand."""
+    default: Any = {} if top else {"default": argparse.SUPPRESS}
+    flag: Any = {"default": False} if top else {"default": argparse.SUPPRESS}
     parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $JOYTUI_CONFIG or the user dir)"
+        "--config",
+        metavar="PATH",
+        help="config file (default: $JOYTUI_CONFIG or the user dir)",
+        **default,
     )
-    parser.add_argument("--read-only", action="store_true", help="refuse state-changing actions")
-    parser.add_argument("--theme", metavar="NAME", help="colour theme")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks (secrets masked)")
+    parser.add_argument(
+        "--read-only", action="store_true", help="refuse state-changing actions", **flag
+    )
+    parser.add_argument("--theme", metavar="NAME", help="colour theme", **default)
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks (secrets masked)", **flag
+    )
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch and control compute across Joy, Cockpit, Jamsocket and instances APIs.",
     )
     parser.add_argument("--version", action="version", version=f"joytui {__version__}")
-    _common(parser)
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sim = sub.add_parser(
@@ -81,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-ttl", type=int, default=3600, help="Cockpit token lifetime in seconds"
     )
     sim.add_argument("--no-incidents", action="store_true", help="nothing fails by itself")
+    sim.add_argument(
+        "--config-out",
+        metavar="PATH",
+        help="also write the config to PATH (mode 0600, so joytui reads it without a warning)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -136,12 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_broken_pipe() -> int:
+    # The reader went away (`joytui list | head`): end quietly, as `ls | head` does. Point
+    # stdout at /dev/null so the interpreter's last flush at exit cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run joytui with ``argv``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return _dispatch(parser, args)
+        status = _dispatch(parser, args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except UsageError as exc:
         print(f"joytui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -168,6 +197,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from joytui.headless import cmd_list
 
         _, config = _load(args)
+        _check_filters(config, args)
         return cmd_list(
             config, args.provider, args.account, args.kind, args.status, fmt=args.format
         )
@@ -175,6 +205,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from joytui.headless import cmd_totals
 
         _, config = _load(args)
+        _check_filters(config, args)
         return cmd_totals(config, args.provider, args.account, fmt=args.format)
     if args.command == "config":
         if args.config_command == "path":
@@ -194,6 +225,31 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
+def _check_filters(config: Any, args: argparse.Namespace) -> None:
+    """An account or provider filter that matches no configured account is a mistake."""
+    accounts = config.accounts()
+    if args.provider and not any(p == args.provider for p, _ in accounts):
+        raise UsageError(f"--provider {args.provider}: the config has no {args.provider} account")
+    if args.account:
+        names = sorted({a.name for p, a in accounts if not args.provider or p == args.provider})
+        if args.account not in names:
+            known = ", ".join(names) or "none"
+            raise UsageError(f"--account {args.account}: no such account (known: {known})")
+
+
+def _check_keymap(config: Any) -> None:
+    """Every binding id in ``[keymap]`` must be one the dashboard has."""
+    from joytui.ui.app import binding_ids
+
+    known = binding_ids()
+    unknown = sorted(set(config.keymap) - known)
+    if unknown:
+        raise UsageError(
+            f"[keymap]: unknown binding id {', '.join(unknown)} (the ids are listed under ?; "
+            f"known: {', '.join(sorted(known))})"
+        )
+
+
 # -- the dashboard --------------------------------------------------------------------------------
 
 
@@ -207,13 +263,18 @@ def _check_theme(name: str | None) -> None:
         raise UsageError(f"--theme {name}: unknown theme (known: {', '.join(known)})")
 
 
-def run_dashboard(config: Any, args: argparse.Namespace) -> int:
+def run_dashboard(config: Any, args: argparse.Namespace, about: str | None = None) -> int:
     """Run the Textual dashboard on ``config`` until the user quits."""
     _check_theme(args.theme or config.theme)
+    _check_keymap(config)
     from joytui.ui.app import JoyTuiApp
 
     app = JoyTuiApp(
-        config, theme=args.theme, read_only=args.read_only or None, debug_tracebacks=args.debug
+        config,
+        theme=args.theme,
+        read_only=args.read_only or None,
+        debug_tracebacks=args.debug,
+        about=about,
     )
     app.run()
     return app.return_code or EXIT_OK
@@ -238,7 +299,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         data = server.simulator.config(server.base_url)
         data["refresh_seconds"] = 2
         config = Config.model_validate(data)
-        return run_dashboard(config, args)
+        where = (
+            f"simulator at {server.base_url} (faults: {server.base_url}/__sim__/faults, "
+            f"seed {args.seed})"
+        )
+        status = run_dashboard(config, args, about=where)
+        print(f"joytui demo: the {where} has stopped", file=sys.stderr)
+        return status
 
 
 # -- sim ----------------------------------------------------------------------------------------
@@ -276,6 +343,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     simulator.set_base_url(base_url)
     server = make_server(simulator, sock)
+    if args.config_out:
+        _write_private(Path(args.config_out), simulator.config_toml(base_url))
     try:
         sys.stdout.write(simulator.config_toml(base_url))
         sys.stdout.flush()
@@ -290,6 +359,17 @@ def cmd_sim(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return EXIT_OK
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600, even if it existed)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise UsageError(f"--config-out {path}: {exc.strerror}") from None
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -308,6 +388,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from joytui.headless import cmd_config_probe
 
     path, config = _load(args)
+    _check_keymap(config)
     if not config.accounts():
         print(f"{path}: valid, but it lists no accounts", file=sys.stderr)
         return EXIT_OK

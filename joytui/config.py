@@ -8,6 +8,7 @@ traceback or error message can show one.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import stat
@@ -277,8 +278,8 @@ class SecretError(Exception):
     """A secret that could not be resolved; the message never contains the secret."""
 
 
-def resolve_secret(source: SecretSource, env: dict[str, str] | None = None) -> SecretStr:
-    """The secret's value, masked in repr/str. Raises :class:`SecretError` with a useful message."""
+def _plain_secret(source: SecretSource, env: dict[str, str] | None) -> SecretStr | None:
+    """A literal or ``{env}`` secret's value; None for a ``{command}`` secret."""
     if isinstance(source, SecretStr):
         return source
     if isinstance(source, EnvSecret):
@@ -286,6 +287,39 @@ def resolve_secret(source: SecretSource, env: dict[str, str] | None = None) -> S
         if not value:
             raise SecretError(f"environment variable {source.env} is not set")
         return SecretStr(value)
+    return None
+
+
+def _command_output(argv: list[str], returncode: int, stdout: str, stderr: str) -> SecretStr:
+    """The secret a finished command printed, or why there is none."""
+    if returncode != 0:
+        # stderr is the command's own explanation; stdout might hold the secret, so never shown.
+        err = " ".join(stderr.split())[:200] or "no message"
+        raise SecretError(f"secret command {argv[0]} exited {returncode}: {err}")
+    value = stdout.strip("\r\n")
+    if not value:
+        raise SecretError(f"secret command {argv[0]} printed nothing")
+    return SecretStr(value.splitlines()[0])
+
+
+def _command_failed(argv: list[str], exc: OSError) -> SecretError:
+    if isinstance(exc, FileNotFoundError):
+        return SecretError(f"secret command not found: {argv[0]}")
+    return SecretError(f"secret command {argv[0]} failed to run: {exc.strerror}")
+
+
+def _command_timed_out(source: CommandSecret) -> SecretError:
+    return SecretError(
+        f"secret command {source.command[0]} took longer than {source.timeout_seconds:g} s"
+    )
+
+
+def resolve_secret(source: SecretSource, env: dict[str, str] | None = None) -> SecretStr:
+    """The secret's value, masked in repr/str. Raises :class:`SecretError` with a useful message."""
+    plain = _plain_secret(source, env)
+    if plain is not None:
+        return plain
+    assert isinstance(source, CommandSecret)
     argv = source.command
     try:
         done = subprocess.run(
@@ -296,22 +330,42 @@ def resolve_secret(source: SecretSource, env: dict[str, str] | None = None) -> S
             stdin=subprocess.DEVNULL,
             check=False,
         )
-    except FileNotFoundError:
-        raise SecretError(f"secret command not found: {argv[0]}") from None
     except subprocess.TimeoutExpired:
-        raise SecretError(
-            f"secret command {argv[0]} took longer than {source.timeout_seconds:g} s"
-        ) from None
+        raise _command_timed_out(source) from None
     except OSError as exc:
-        raise SecretError(f"secret command {argv[0]} failed to run: {exc.strerror}") from None
-    if done.returncode != 0:
-        # stderr is the command's own explanation; stdout might hold the secret, so never shown.
-        err = " ".join(done.stderr.split())[:200] or "no message"
-        raise SecretError(f"secret command {argv[0]} exited {done.returncode}: {err}")
-    value = done.stdout.strip("\r\n")
-    if not value:
-        raise SecretError(f"secret command {argv[0]} printed nothing")
-    return SecretStr(value.splitlines()[0])
+        raise _command_failed(argv, exc) from None
+    return _command_output(argv, done.returncode, done.stdout, done.stderr)
+
+
+async def resolve_secret_async(source: SecretSource) -> SecretStr:
+    """:func:`resolve_secret` without blocking the event loop: a command runs as a subprocess
+    the loop waits on, killed at its timeout."""
+    plain = _plain_secret(source, None)
+    if plain is not None:
+        return plain
+    assert isinstance(source, CommandSecret)
+    argv = source.command
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise _command_failed(argv, exc) from None
+    try:
+        async with asyncio.timeout(source.timeout_seconds):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise _command_timed_out(source) from None
+    except asyncio.CancelledError:
+        proc.kill()
+        raise
+    decode = "utf-8", "replace"
+    return _command_output(argv, proc.returncode or 0, out.decode(*decode), err.decode(*decode))
 
 
 def resolve_account_secrets(provider: str, account: Account) -> dict[str, SecretStr]:
@@ -322,6 +376,22 @@ def resolve_account_secrets(provider: str, account: Account) -> dict[str, Secret
             resolved[field] = resolve_secret(source)
         except SecretError as exc:
             raise SecretError(f"{provider} {account.name!r}: {field}: {exc}") from None
+    return resolved
+
+
+async def resolve_account_secrets_async(provider: str, account: Account) -> dict[str, SecretStr]:
+    """:func:`resolve_account_secrets` off the event loop, every field at once."""
+    fields = account.secret_fields()
+    results = await asyncio.gather(
+        *(resolve_secret_async(source) for source in fields.values()), return_exceptions=True
+    )
+    resolved = {}
+    for field, result in zip(fields, results, strict=True):
+        if isinstance(result, SecretError):
+            raise SecretError(f"{provider} {account.name!r}: {field}: {result}") from None
+        if isinstance(result, BaseException):
+            raise result
+        resolved[field] = result
     return resolved
 
 

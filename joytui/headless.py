@@ -15,8 +15,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 from joytui.config import PROVIDERS, Config
-from joytui.core.accounts import AccountHandle, close_accounts, open_accounts, snapshot_all
-from joytui.model import Resource, Snapshot, Totals
+from joytui.core.accounts import AccountHandle, AccountSetupError
+from joytui.core.session import Session
+from joytui.core.store import AccountState
+from joytui.model import Resource, Totals
+from joytui.safe_text import printable
 
 LIST_COLUMNS = (
     "provider",
@@ -49,35 +52,36 @@ def _sort_key(r: Resource) -> tuple[Any, ...]:
 def _fail_line(handle: AccountHandle, error: BaseException) -> str:
     text = str(error) or type(error).__name__
     # Provider errors already name the account; setup errors and surprises may not.
-    return f"error: {text}" if handle.label in text else f"error: {handle.label}: {text}"
+    text = printable(text if handle.label in text else f"{handle.label}: {text}")
+    return f"error: {text}"
 
 
 def poll_once(
-    handles: list[AccountHandle],
-) -> list[tuple[AccountHandle, Snapshot | BaseException]]:
-    """One snapshot (or its error) of every account, all at once; then close the clients."""
+    config: Config, provider: str | None = None, account: str | None = None
+) -> list[tuple[AccountHandle, AccountState]]:
+    """One complete poll of every (matching) account, all at once; then close the clients."""
 
-    async def run() -> list[tuple[AccountHandle, Snapshot | BaseException]]:
+    async def run() -> list[tuple[AccountHandle, AccountState]]:
+        session = Session(config, provider=provider, account=account)
         try:
-            return await snapshot_all(handles)
+            return await session.poll_all_once()
         finally:
-            await close_accounts(handles)
+            await session.aclose()
 
     return asyncio.run(run())
 
 
 def _gather(
     config: Config, provider: str | None, account: str | None, err: TextIO
-) -> tuple[list[Snapshot], int]:
-    results = poll_once(open_accounts(config, provider=provider, account=account))
-    snapshots, failed = [], 0
-    for handle, result in results:
-        if isinstance(result, Snapshot):
-            snapshots.append(result)
+) -> tuple[list[AccountState], int]:
+    polled, failed = [], 0
+    for handle, state in poll_once(config, provider, account):
+        if state.error is None:
+            polled.append(state)
         else:
             failed += 1
-            print(_fail_line(handle, result), file=err)
-    return snapshots, failed
+            print(_fail_line(handle, state.error), file=err)
+    return polled, failed
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -92,7 +96,8 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    # Table and CSV go to a terminal or a spreadsheet: control characters shown, not obeyed.
+    return "" if value is None else printable(str(value))
 
 
 def iter_resources(resources: Iterable[Resource], fmt: str) -> Iterator[str]:
@@ -136,11 +141,11 @@ def cmd_list(
 ) -> int:
     """Print every (matching) resource; exit status 1 when any account failed."""
     out, err = out or sys.stdout, err or sys.stderr
-    snapshots, failed = _gather(config, provider, account, err)
+    polled, failed = _gather(config, provider, account, err)
     resources = [
         r
-        for s in snapshots
-        for r in s.resources
+        for s in polled
+        for r in s.resources.values()
         if (kind is None or r.kind == kind) and (status is None or r.status.value == status)
     ]
     for piece in iter_resources(resources, fmt):
@@ -179,8 +184,8 @@ def cmd_totals(
 ) -> int:
     """Print counts per provider, account, kind and status, plus Joy's dashboard figures."""
     out, err = out or sys.stdout, err or sys.stderr
-    snapshots, failed = _gather(config, provider, account, err)
-    out.write(render_totals([s.totals for s in snapshots], fmt))
+    polled, failed = _gather(config, provider, account, err)
+    out.write(render_totals([s.totals for s in polled if s.totals is not None], fmt))
     return 1 if failed else 0
 
 
@@ -196,13 +201,13 @@ def cmd_config_probe(config: Config, out: TextIO | None = None, err: TextIO | No
     """Probe every account: one line each, ok with counts and latency, or the error."""
     out, err = out or sys.stdout, err or sys.stderr
     failed = 0
-    for handle, result in poll_once(open_accounts(config)):
-        if isinstance(result, Snapshot):
+    for handle, state in poll_once(config):
+        if state.error is None and state.totals is not None:
             out.write(
-                f"ok     {handle.provider:<10} {handle.name:<20} {_summary(result.totals)} "
-                f"in {result.latency_ms:.0f} ms\n"
+                f"ok     {handle.provider:<10} {printable(handle.name):<20} {_summary(state.totals)} "
+                f"in {state.latency_ms or 0:.0f} ms\n"
             )
         else:
             failed += 1
-            print(_fail_line(handle, result), file=err)
+            print(_fail_line(handle, state.error or AccountSetupError("no data")), file=err)
     return 1 if failed else 0

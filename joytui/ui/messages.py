@@ -1,9 +1,10 @@
-"""Typed messages from workers to the app: workers never touch widgets."""
+"""Typed messages from workers to screens: workers never touch widgets."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
+from joytui.core.accounts import AccountHandle
 from joytui.core.poller import PollResult
 
 
@@ -13,3 +14,11 @@ class AccountPolled(Message):
     def __init__(self, result: PollResult) -> None:
         super().__init__()
         self.result = result
+
+
+class AccountsOpened(Message):
+    """The session opened its accounts (some may have failed to)."""
+
+    def __init__(self, handles: tuple[AccountHandle, ...]) -> None:
+        super().__init__()
+        self.handles = handles

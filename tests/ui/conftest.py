@@ -35,8 +35,8 @@ def make_app(config: Config, **kwargs) -> JoyTuiApp:
 
 async def refresh(app: JoyTuiApp, pilot) -> None:
     """Press r and wait until every account has been polled again."""
-    assert app.poller is not None
-    target = app.poller.polls + len(app.poller.targets)
+    assert app.session.poller is not None
+    target = app.session.poller.polls + len(app.session.poller.targets)
     await pilot.press("r")
     await settle(app, pilot, target=target)
 
@@ -47,9 +47,11 @@ async def settle(app: JoyTuiApp, pilot, target: int | None = None, limit: float 
     deadline = asyncio.get_running_loop().time() + limit
     while asyncio.get_running_loop().time() < deadline:
         await pilot.pause(0.05)
-        states = app.store.accounts.values()
+        states = app.session.store.accounts.values()
         first_round = all(s.updated_at is not None or s.error is not None for s in states)
-        if first_round and (polls is None or (app.poller and app.poller.polls >= target)):
+        if first_round and (
+            polls is None or (app.session.poller and app.session.poller.polls >= target)
+        ):
             await pilot.pause()
             return
     raise AssertionError("the dashboard never finished polling")

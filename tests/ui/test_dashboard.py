@@ -16,7 +16,7 @@ async def test_first_poll_fills_the_table_and_every_view(demo_config):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         table = app.query_one(ResourceTable)
-        kinds = {app.store.get(k).kind for k in table.ordered_keys()}
+        kinds = {app.session.store.get(k).kind for k in table.ordered_keys()}
         assert {"machine", "host", "vm", "instance"} <= kinds
         for key, view, kind in [
             ("3", "machines", "machine"),
@@ -26,7 +26,7 @@ async def test_first_poll_fills_the_table_and_every_view(demo_config):
             await pilot.press(key)
             assert table.view_id == view
             assert table.row_count > 0
-            assert {app.store.get(k).kind for k in table.ordered_keys()} == {kind}
+            assert {app.session.store.get(k).kind for k in table.ordered_keys()} == {kind}
         await pilot.press("1")
         assert app.query_one("#main").current == "totals-scroll"
         await pilot.press("tab")
@@ -41,7 +41,7 @@ async def test_filter_as_you_type_and_escape_clears(demo_config):
         everything = table.row_count
         await pilot.press("slash", *"status:stopped")
         assert 0 < table.row_count < everything
-        assert all(app.store.get(k).status is Status.STOPPED for k in table.ordered_keys())
+        assert all(app.session.store.get(k).status is Status.STOPPED for k in table.ordered_keys())
         await pilot.press("escape")
         assert table.row_count == everything
 
@@ -69,7 +69,7 @@ async def test_failing_account_goes_stale_then_recovers(demo_config, sim):
     app = make_app(demo_config)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        joy = app.store.accounts[("joy", "sim-joy")]
+        joy = app.session.store.accounts[("joy", "sim-joy")]
         rows_before = len(joy.resources)
         await set_sim_faults(sim, {"joy": {"error_rate": 1.0}})
         await refresh(app, pilot)

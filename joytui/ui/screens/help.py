@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from joytui.model import Status
-from joytui.ui.views import STATUS_GLYPHS
+from joytui.ui.formatting import STATUS_GLYPHS
 
 
 def _key_label(keys: str) -> str:
@@ -29,18 +29,27 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close", id="close_help"),
     ]
 
-    def __init__(self, keys: list[tuple[str, str]], themes: list[tuple[str, str]], current: str):
+    def __init__(
+        self,
+        keys: list[tuple[str, str, str]],
+        themes: list[tuple[str, str]],
+        current: str,
+        *,
+        about: str | None = None,
+    ) -> None:
         super().__init__()
         self._keys = keys
         self._themes = themes
         self._current = current
+        self._about = about
 
     def compose(self) -> ComposeResult:
         keys = Table(box=None, show_header=False, pad_edge=False)
         keys.add_column(style="bold", no_wrap=True)
         keys.add_column()
-        for key, description in self._keys:
-            keys.add_row(_key_label(key), description)
+        keys.add_column(style="dim", no_wrap=True)
+        for key, description, binding_id in self._keys:
+            keys.add_row(_key_label(key), description, binding_id)
         legend = Text()
         for status in Status:
             legend.append(f"{STATUS_GLYPHS[status]} {status.value}  ")
@@ -56,8 +65,13 @@ class HelpScreen(ModalScreen[None]):
             "field:value matches one field (provider: account: kind: status: name: ip: state:). "
             "Example: status:error provider:joy london. Esc clears."
         )
+        about = [Text(self._about, style="bold"), Text("")] if self._about else []
         body = Group(
-            Text("Keys", style="bold underline"),
+            *about,
+            Text(
+                'Keys (remap by id in the config\'s [keymap]: refresh = "f5")',
+                style="bold underline",
+            ),
             keys,
             Text(""),
             Text("Filter", style="bold underline"),

@@ -8,9 +8,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from joytui.core.store import AccountState, Health
+from joytui.safe_text import printable
 from joytui.ui.colors import theme_style
-from joytui.ui.views import human_age
-from joytui.ui.widgets.totals_view import HEALTH_GLYPHS, _health_style
+from joytui.ui.formatting import HEALTH_GLYPHS, health_style, human_age
 
 
 class AccountsBar(Static):
@@ -23,9 +23,9 @@ class AccountsBar(Static):
             if i:
                 text.append("  ")
             health = state.health
-            colour = theme_style(self.app, _health_style(health))
+            colour = theme_style(self.app, health_style(health))
             text.append(f"{HEALTH_GLYPHS[health]} ", style=colour)
-            text.append(state.account)
+            text.append(printable(state.account))
             if health in (Health.DEGRADED, Health.DOWN):
                 age = state.age(now)
                 detail = f" {health.value}" + (f" {human_age(age)}" if age is not None else "")

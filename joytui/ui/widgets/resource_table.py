@@ -24,9 +24,13 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from joytui.core.query import Query
 from joytui.core.store import AccountKey, ResourceKey
 from joytui.model import Resource
-from joytui.ui.views import COLUMNS, VIEWS_BY_ID, Column, Query, View, human_age, layout
+from joytui.safe_text import printable
+from joytui.ui.columns import COLUMNS, Column, layout
+from joytui.ui.formatting import human_age
+from joytui.ui.views import VIEWS_BY_ID, View
 
 
 class ResourceTable(ScrollView, can_focus=True):
@@ -68,6 +72,13 @@ class ResourceTable(ScrollView, can_focus=True):
             self.column = column
             self.reverse = reverse
 
+    class VisibleChanged(Message):
+        """Other rows are on screen now: polls fetch these first."""
+
+        def __init__(self, keys: tuple[ResourceKey, ...]) -> None:
+            super().__init__()
+            self.keys = keys
+
     view_id: reactive[str] = reactive("all", init=False)
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
@@ -90,6 +101,7 @@ class ResourceTable(ScrollView, can_focus=True):
         """True once the user has moved the cursor: from then on it follows its resource.
         Before that it stays on the top row, so what sorts first (errors) is what shows first."""
         self.rebuilds = 0
+        self._visible: tuple[ResourceKey, ...] = ()
 
     # -- the model ---------------------------------------------------------------------------
 
@@ -111,6 +123,16 @@ class ResourceTable(ScrollView, can_focus=True):
         top = int(self.scroll_offset.y)
         return self._order[top : top + max(0, self.size.height - 1)]
 
+    def _post_visible(self) -> None:
+        visible = tuple(self.visible_keys())
+        if visible != self._visible:
+            self._visible = visible
+            self.post_message(self.VisibleChanged(visible))
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._post_visible()
+
     def ordered_keys(self) -> list[ResourceKey]:
         """Keys in display order."""
         return list(self._order)
@@ -125,7 +147,7 @@ class ResourceTable(ScrollView, can_focus=True):
         """Whether a row passes the view's kinds and the filter (looked up once)."""
         kinds = self.view.kinds
         query = self.query_filter
-        if not query.text.strip():
+        if query.empty:
             return (lambda r: True) if kinds is None else (lambda r: r.kind in kinds)
         if kinds is None:
             return query.matches
@@ -194,7 +216,7 @@ class ResourceTable(ScrollView, can_focus=True):
     def set_filter(self, text: str) -> None:
         """Show only rows that match ``text`` (see :class:`Query`)."""
         if text != self.query_filter.text:
-            self.query_filter = Query(text)
+            self.query_filter = Query.parse(text)
             self._rebuild()
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
@@ -249,6 +271,7 @@ class ResourceTable(ScrollView, can_focus=True):
             self._cursor_row = min(self._cursor_row, max(0, len(order) - 1))
             self._set_cursor_key()
         self.refresh()
+        self._post_visible()
 
     def _set_cursor_key(self) -> None:
         key = self._order[self._cursor_row] if self._order else None
@@ -314,6 +337,7 @@ class ResourceTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self._order) + 1)
         self._strips.clear()
+        self._post_visible()
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -366,7 +390,7 @@ class ResourceTable(ScrollView, can_focus=True):
         cursor_style = self.get_component_rich_style("resource-table--cursor") if cursor else None
         segments = []
         for i, (column, w) in enumerate(self._layout):
-            value = column.value(r)
+            value = printable(column.value(r))
             style: Style = base
             if column.key == "status":
                 style = base + status_style

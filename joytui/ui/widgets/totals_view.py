@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from joytui.core.store import AccountState, Health
+from joytui.core.store import AccountState
 from joytui.model import Status
+from joytui.safe_text import printable
 from joytui.ui.colors import theme_style
-from joytui.ui.views import STATUS_GLYPHS, human_age
+from joytui.ui.formatting import (
+    HEALTH_GLYPHS,
+    STATUS_GLYPHS,
+    STATUS_SHORT,
+    health_style,
+    human_age,
+)
 
-STATUS_SHORT = {
-    Status.RUNNING: "RUN",
-    Status.PENDING: "PEND",
-    Status.PAUSED: "PAUSE",
-    Status.STOPPED: "STOP",
-    Status.ERROR: "ERR",
-    Status.UNKNOWN: "UNKN",
-}
-HEALTH_GLYPHS = {Health.OK: "✔", Health.DEGRADED: "▲", Health.DOWN: "✖", Health.WAITING: "…"}
 FIGURE_LABELS = {
     "amount": "wallet",
     "instances": "instances",
@@ -36,13 +34,15 @@ FIGURE_LABELS = {
 }
 
 
-def _health_style(health: Health) -> str:
-    return {
-        Health.OK: "success",
-        Health.DEGRADED: "warning",
-        Health.DOWN: "error",
-        Health.WAITING: "foreground-muted",
-    }[health]
+class _ByWidth:
+    """A renderable built when it is drawn, for the width it is drawn at: the view's own size
+    may not be settled when the data arrives."""
+
+    def __init__(self, build: Callable[[int], RenderableType]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width)
 
 
 class TotalsView(Static):
@@ -57,11 +57,11 @@ class TotalsView(Static):
         """Redraw for ``accounts`` as of ``now``."""
         self._accounts = list(accounts)
         self._now = now
-        self.update(self._render_totals())
+        self.update(_ByWidth(self._render_totals))
 
-    def _render_totals(self) -> RenderableType:
+    def _render_totals(self, width: int) -> RenderableType:
         table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
-        wide = self.size.width >= 100
+        wide = width >= 100
         table.add_column("PROVIDER", no_wrap=True)
         table.add_column("ACCOUNT", no_wrap=True, ratio=2, overflow="ellipsis", min_width=10)
         table.add_column("HEALTH", no_wrap=True)
@@ -81,11 +81,11 @@ class TotalsView(Static):
                     for st, n in by_status.items():
                         counts[st] = counts.get(st, 0) + n
             health = state.health
-            colour = theme_style(self.app, _health_style(health))
+            colour = theme_style(self.app, health_style(health))
             age = human_age(state.age(self._now)) if state.updated_at is not None else "-"
             table.add_row(
-                state.provider,
-                state.account,
+                Text(state.provider),
+                Text(printable(state.account)),  # a name is text, never markup
                 Text(f"{HEALTH_GLYPHS[health]} {health.value}", style=colour),
                 age,
                 *(str(counts.get(s.value, 0)) if counts.get(s.value) else "·" for s in Status),
@@ -93,12 +93,12 @@ class TotalsView(Static):
             if state.error is not None:
                 when = f"{human_age(self._now - state.error_at)} ago" if state.error_at else ""
                 line = Text(f"{HEALTH_GLYPHS[health]} ", style=colour)
-                line.append(f"{state.error}")
+                line.append(printable(str(state.error)))
                 if when:
                     line.append(f"  ({when}; {state.failures} failed in a row)", style="dim")
                 problems.append(line)
             if state.totals is not None and state.totals.figures:
-                text = Text(f"{state.provider} {state.account}: ", style="bold")
+                text = Text(f"{state.provider} {printable(state.account)}: ", style="bold")
                 parts = []
                 for key, label in FIGURE_LABELS.items():
                     value = state.totals.figures.get(key)

@@ -1,0 +1,188 @@
+"""The Session: everything a front end (the dashboard, ``list``, the exporter) needs to watch
+a fleet. It opens the accounts from the config, owns the store and the poller, hands the
+providers what the screen is looking at, and tells its listeners what happened.
+
+Front ends never compose accounts, clients or pollers themselves; they ask the Session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from joytui.config import Config
+from joytui.core.accounts import AccountHandle, AccountSetupError, close_accounts, open_accounts
+from joytui.core.poller import Poller, PollResult, PollTarget
+from joytui.core.store import AccountKey, AccountState, Store
+from joytui.model import PollHints, Snapshot
+from joytui.providers.base import ProviderClient
+
+
+@dataclass(frozen=True)
+class AccountsOpened:
+    """Every account's secrets resolved (or failed) and its client opened."""
+
+    handles: tuple[AccountHandle, ...]
+
+
+@dataclass(frozen=True)
+class AccountPolled:
+    """One poll of one account finished, well or badly."""
+
+    result: PollResult
+
+
+SessionEvent = AccountsOpened | AccountPolled
+Listener = Callable[[SessionEvent], None]
+
+
+class Session:
+    """The accounts of one config, their store and their poller.
+
+    ``open()`` resolves secrets off the event loop (a ``{command}`` secret is a subprocess the
+    loop waits on); ``run()`` polls until ``stop()``; ``aclose()`` closes every client.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        provider: str | None = None,
+        account: str | None = None,
+        read_only: bool | None = None,
+        clock: Callable[[], float] = time.time,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.read_only = config.read_only if read_only is None else read_only
+        self.store = Store(clock=clock)
+        self.handles: list[AccountHandle] = []
+        self.poller: Poller | None = None
+        self._only = (provider, account)
+        self._client_options = client_options or {}
+        self._listeners: list[Listener] = []
+        self._visible: dict[AccountKey, tuple[str, ...]] = {}
+        self._opened = asyncio.Event()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` with every :data:`SessionEvent` (on the event loop)."""
+        self._listeners.append(listener)
+
+    def _emit(self, event: SessionEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open every (matching) account; an account that fails to open shows as down."""
+        provider, account = self._only
+        self.handles = await open_accounts(
+            self.config, provider=provider, account=account, **self._client_options
+        )
+        targets = []
+        for handle in self.handles:
+            self.store.register(handle.provider, handle.name)
+            if handle.client is None:
+                error = AccountSetupError(handle.error or f"{handle.label}: not set up")
+                self.store.apply_error(handle.provider, handle.name, error)
+                continue
+            targets.append(
+                PollTarget(
+                    handle.provider,
+                    handle.name,
+                    handle.refresh_seconds,
+                    self._fetcher(handle.client, handle.key),
+                )
+            )
+        self.poller = Poller(self.store, targets, on_result=self._on_result)
+        self._opened.set()
+        self._emit(AccountsOpened(tuple(self.handles)))
+
+    def register_accounts(self) -> None:
+        """Make every configured account known to the store before it opens (shown waiting)."""
+        provider, account = self._only
+        for prov, acct in self.config.accounts():
+            if (not provider or prov == provider) and (not account or acct.name == account):
+                self.store.register(prov, acct.name)
+
+    def _fetcher(
+        self, client: ProviderClient, key: AccountKey
+    ) -> Callable[[], Awaitable[Snapshot]]:
+        async def fetch() -> Snapshot:
+            return await client.snapshot(PollHints(priority_ids=self._visible.get(key, ())))
+
+        return fetch
+
+    def _on_result(self, result: PollResult) -> None:
+        self._emit(AccountPolled(result))
+
+    def handle_for(self, key: AccountKey) -> AccountHandle | None:
+        """The handle of account ``key`` = (provider, name)."""
+        return next((h for h in self.handles if h.key == key), None)
+
+    def client_for(self, key: AccountKey) -> ProviderClient | None:
+        """The open client of account ``key``, or None if it has none (or is not known)."""
+        handle = self.handle_for(key)
+        return None if handle is None else handle.client
+
+    @property
+    def accounts(self) -> list[AccountState]:
+        """Every account's state, in config order."""
+        return list(self.store.accounts.values())
+
+    # -- polling -----------------------------------------------------------------------------
+
+    def set_visible(self, key: AccountKey, ids: Sequence[str]) -> None:
+        """The ids of ``key``'s resources on screen now: its next poll fetches them first."""
+        self._visible[key] = tuple(ids)
+
+    async def run(self) -> None:
+        """Poll every account until :meth:`stop` (opens the accounts first if need be)."""
+        if self.poller is None:
+            await self.open()
+        assert self.poller is not None
+        if self.poller.targets:
+            await self.poller.run()
+
+    def refresh_now(self, key: AccountKey | None = None) -> bool:
+        """Poll ``key`` (or every account) now; False before the accounts are open."""
+        if self.poller is None:
+            return False
+        self.poller.refresh_now(key)
+        return True
+
+    def stop(self) -> None:
+        """Let every poll loop finish its current poll and end."""
+        if self.poller is not None:
+            self.poller.stop()
+
+    async def poll_all_once(self) -> list[tuple[AccountHandle, AccountState]]:
+        """One complete poll of every account at once (``list``, ``totals``, ``config check``):
+        each account's state afterwards, its error set if the poll failed."""
+        if self.poller is None:
+            await self.open()
+        assert self.poller is not None
+
+        async def complete(handle: AccountHandle) -> None:
+            if handle.client is None:
+                return  # its setup error is already in the store
+            client = handle.client
+            target = PollTarget(
+                handle.provider, handle.name, handle.refresh_seconds, lambda: client.snapshot(None)
+            )
+            assert self.poller is not None
+            await self.poller.poll_once(target)
+
+        await asyncio.gather(*(complete(h) for h in self.handles))
+        return [(h, self.store.accounts[h.key]) for h in self.handles]
+
+    async def aclose(self) -> None:
+        """Stop polling and close every client."""
+        self.stop()
+        await close_accounts(self.handles)
