@@ -203,8 +203,9 @@ def cmd_config_probe(config: Config, out: TextIO | None = None, err: TextIO | No
     failed = 0
     for handle, state in poll_once(config):
         if state.error is None and state.totals is not None:
+            name = printable(handle.name)
             out.write(
-                f"ok     {handle.provider:<10} {printable(handle.name):<20} {_summary(state.totals)} "
+                f"ok     {handle.provider:<10} {name:<20} {_summary(state.totals)} "
                 f"in {state.latency_ms or 0:.0f} ms\n"
             )
         else:
