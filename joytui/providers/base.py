@@ -14,6 +14,8 @@ import asyncio
 import logging
 import random
 import time
+import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
@@ -44,6 +46,7 @@ from joytui.providers.errors import (
     RejectedError,
     ServerError,
     TransportError,
+    connect_failure,
     snippet,
 )
 from joytui.providers.sse import LiveStream
@@ -61,6 +64,33 @@ USER_AGENT = f"joytui/{__version__}"
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+
+MIN_SECRET_CHARS = 4
+"""Shorter secret values are not masked (masking "ab" would shred every message)."""
+
+_LIVE_CLIENTS: weakref.WeakSet[ProviderClient] = weakref.WeakSet()
+"""Every client alive now: the registry whose secrets every message is masked of, so one
+account's error never quotes another's key (a proxy echoing the wrong header, say). Weak: a
+client's secrets leave with it."""
+
+
+def known_secrets() -> list[str]:
+    """Every secret value of every live client, longest first (so none is half masked)."""
+    values = {
+        value
+        for client in list(_LIVE_CLIENTS)
+        for value in client.secret_values()
+        if len(value) >= MIN_SECRET_CHARS
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every secret of every account masked as ``***``."""
+    for value in known_secrets():
+        if value in text:
+            text = text.replace(value, "***")
+    return text
 
 
 async def gather_first_error(aws: Iterable[Awaitable[T]]) -> list[T]:
@@ -123,6 +153,8 @@ class ProviderClient(abc.ABC):
         self._secrets: dict[str, SecretStr] = {
             k: v if isinstance(v, SecretStr) else SecretStr(str(v)) for k, v in secrets.items()
         }
+        _LIVE_CLIENTS.add(self)
+        self._round_trips: deque[float] = deque(maxlen=8)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         headers.update(self._default_headers())
         self.http = httpx.AsyncClient(
@@ -164,13 +196,14 @@ class ProviderClient(abc.ABC):
         """The plain value of a secret, for building a header or a login body only."""
         return self._secrets[field].get_secret_value()
 
+    def secret_values(self) -> list[str]:
+        """The plain values this client must never show: its account's secrets (subclasses
+        add live tokens). Read by :func:`mask_secrets` for every client's messages."""
+        return [secret.get_secret_value() for secret in self._secrets.values()]
+
     def _scrub(self, text: str) -> str:
-        """``text`` with every secret value of this account masked."""
-        for secret in self._secrets.values():
-            value = secret.get_secret_value()
-            if len(value) >= 4 and value in text:
-                text = text.replace(value, "***")
-        return text
+        """``text`` with every secret of every account masked (:func:`mask_secrets`)."""
+        return mask_secrets(text)
 
     def _bind(self, err: ProviderError) -> ProviderError:
         """Name this account in ``err`` and mask any secret that slipped into it."""
@@ -323,36 +356,41 @@ class ProviderClient(abc.ABC):
         headers: Mapping[str, str] | None,
     ) -> httpx.Response:
         started = time.monotonic()
+        seconds = self.account.timeout_seconds
         # Errors are raised outside the except blocks so that httpx's exception (which holds
         # the request, auth headers and all) never rides along as __context__.
         failure: ProviderError | None = None
         try:
-            response = await self.http.request(
-                method,
-                path,
-                json=body,
-                params=params,
-                headers=headers,
-            )
-        except httpx.TimeoutException:
-            seconds = self.account.timeout_seconds
+            # httpx's timeout is per read: a server dripping a byte at a time never trips it.
+            # This deadline covers the whole exchange (connect, headers, body).
+            async with asyncio.timeout(seconds):
+                response = await self.http.request(
+                    method,
+                    path,
+                    json=body,
+                    params=params,
+                    headers=headers,
+                )
+        except (TimeoutError, httpx.TimeoutException):
             failure = TransportError(f"timed out after {seconds:g} s")
-        except httpx.ConnectError:
-            failure = TransportError(f"could not connect to {self.account.base_url}")
+        except httpx.ConnectError as exc:
+            failure = connect_failure(exc, self.account.base_url)
         except httpx.DecodingError:
             failure = BadPayloadError("an answer that could not be decoded", call=call)
         except httpx.RequestError as exc:
             failure = TransportError(f"connection failed during {call} ({type(exc).__name__})")
         if failure is not None:
             raise self._bind(failure)
+        elapsed = time.monotonic() - started
+        self._round_trips.append(elapsed)
         log.debug(
-            "%s %r: %s -> %s in %.0f ms",
-            *self._who(),
-            call,
-            response.status_code,
-            (time.monotonic() - started) * 1000,
+            "%s %r: %s -> %s in %.0f ms", *self._who(), call, response.status_code, elapsed * 1000
         )
         return response
+
+    def slowest_round_trip(self) -> float:
+        """The slowest of the last few exchanges, in seconds (0 before the first)."""
+        return max(self._round_trips, default=0.0)
 
     def _retry_delay(self, err: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None to give up now."""
@@ -493,7 +531,10 @@ class ProviderClient(abc.ABC):
 
 
 __all__ = [
+    "MIN_SECRET_CHARS",
     "USER_AGENT",
     "ProviderClient",
     "gather_first_error",
+    "known_secrets",
+    "mask_secrets",
 ]

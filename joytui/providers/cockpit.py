@@ -1,9 +1,13 @@
 """The Cockpit cluster API (``cockpit-api.txt``): hosts and VMs behind a JWT.
 
 The client logs in lazily on first use and keeps the token, the refresh token and the
-expiry. It refreshes shortly before ``expires_in`` runs out, and on a 401 refreshes once and
-tries the call once more. Concurrent callers share one login or refresh (an ``asyncio.Lock``
-plus a generation count), and a refresh that fails falls back to a fresh login.
+expiry (counted from when the login was sent: the token cannot be older). It refreshes
+shortly before ``expires_in`` runs out. A read refused with a 401 (a token that expired in
+flight, say) renews the token once and is sent once more. A write is never sent twice: instead
+the token is renewed before sending when it might expire before the write arrives (within
+twice the slowest recent round trip of its expiry), and a 401 is reported, the token dropped
+so the next call renews it. Concurrent callers share one login or refresh (an
+``asyncio.Lock`` plus a generation count), and a refresh that fails falls back to a login.
 
 The spec is silent on the shape of a VM; the model below reads what the simulator sends and
 a few plausible alternative names.
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import quote
 
+import httpx
 from pydantic import AliasChoices, Field
 
 from joytui.model import (
@@ -65,6 +70,16 @@ VM_STATUS = {
     "crashed": Status.ERROR,
 }
 VM_PENDING = frozenset({"migrating", "starting", "stopping", "restarting", "pausing", "resuming"})
+
+TOKEN_EXPIRED_HINT = (
+    "the session token expired before the request reached the server; joytui renews it "
+    "(if this repeats, the token lifetime is shorter than a round trip: check the server's "
+    "token TTL and clock)"
+)
+WRITE_NOT_DONE_HINT = (
+    "the session token expired before the request reached the server, so nothing was done; "
+    "writes are never sent twice: try the action again"
+)
 
 
 # -- wire models --------------------------------------------------------------------------------
@@ -218,18 +233,16 @@ class CockpitClient(ProviderClient):
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def _scrub(self, text: str) -> str:
-        """Mask the password, and the live token and refresh token too."""
-        text = super()._scrub(text)
-        for value in (getattr(self, "_token", None), getattr(self, "_refresh_token", None)):
-            if value and len(value) >= 8 and value in text:
-                text = text.replace(value, "***")
-        return text
+    def secret_values(self) -> list[str]:
+        """The password, and the live token and refresh token too."""
+        tokens = (getattr(self, "_token", None), getattr(self, "_refresh_token", None))
+        return [*super().secret_values(), *(t for t in tokens if t)]
 
-    def _token_fresh(self) -> bool:
-        return self._token is not None and self.clock() < self._expires_at
+    def _token_fresh(self, margin: float = 0.0) -> bool:
+        """Whether the token is good for ``margin`` seconds more (and the refresh margin)."""
+        return self._token is not None and self.clock() + margin < self._expires_at
 
-    def _keep(self, pair: TokenPair) -> None:
+    def _keep(self, pair: TokenPair, asked_at: float) -> None:
         self._token = pair.token
         if pair.refresh_token:
             self._refresh_token = pair.refresh_token
@@ -238,14 +251,37 @@ class CockpitClient(ProviderClient):
             self._expires_at = math.inf  # no expiry given: a 401 will tell us
         else:
             margin = min(self.refresh_margin_max, self.refresh_margin_share * lifetime)
-            self._expires_at = self.clock() + lifetime - margin
+            # From when we asked: the server issued it no earlier, so this is never late.
+            self._expires_at = asked_at + lifetime - margin
         self._generation += 1
+
+    def _drop_token(self, generation: int) -> None:
+        """Make the next call renew the token, unless someone renewed it already."""
+        if self._generation == generation:
+            self._expires_at = -math.inf
+
+    def write_margin(self) -> float:
+        """Seconds of life a token needs before a write is sent with it: twice the slowest
+        recent round trip (the write must reach the server before the token expires)."""
+        return 2 * self.slowest_round_trip()
+
+    def error_for_response(self, response: httpx.Response, call: str) -> ProviderError:
+        """A 401 for an expired token says so, with advice about tokens, not passwords."""
+        err = super().error_for_response(response, call)
+        if (
+            response.status_code == 401
+            and call not in ("login", "refresh")
+            and "expired" in self.provider_message(response).lower()
+        ):
+            return AuthError("token expired (401)", status=401, hint=TOKEN_EXPIRED_HINT)
+        return err
 
     async def _login(self) -> None:
         call = "login"
         username = getattr(self.account, "username", "")
         body = {"username": username, "password": self._secret("password")}
         self.logins += 1
+        asked_at = self.clock()
         failure: ProviderError | None = None
         try:
             data = await self.request_json(
@@ -257,18 +293,19 @@ class CockpitClient(ProviderClient):
             )
         if failure is not None:
             raise self._bind(failure)
-        self._keep(self.parse(TokenPair, data, call))
+        self._keep(self.parse(TokenPair, data, call), asked_at)
 
     async def _refresh(self) -> None:
         if self._refresh_token is None:
             raise self.error(AuthError, "no refresh token yet")
         call = "refresh"
         self.refreshes += 1
+        asked_at = self.clock()
         # Not retried: the server may have spent the refresh token on a lost answer.
         data = await self.request_json(
             "POST", f"{API}/auth/refresh", call=call, json={"refresh_token": self._refresh_token}
         )
-        self._keep(self.parse(TokenPair, data, call))
+        self._keep(self.parse(TokenPair, data, call), asked_at)
 
     async def _renew(self, seen: int) -> None:
         """Get a new token unless someone did since generation ``seen``: refresh if we can,
@@ -295,8 +332,10 @@ class CockpitClient(ProviderClient):
         """``POST /api/v1/auth/refresh``; falls back to a login if the refresh is refused."""
         await self._renew(self._generation)
 
-    async def _bearer(self) -> tuple[str, int]:
-        if not self._token_fresh():
+    async def _bearer(self, margin: float = 0.0) -> tuple[str, int]:
+        """The token to send and its generation, renewed first (once) unless it is good for
+        ``margin`` seconds more."""
+        if not self._token_fresh(margin):
             await self._renew(self._generation)
         assert self._token is not None
         return self._token, self._generation
@@ -304,15 +343,24 @@ class CockpitClient(ProviderClient):
     async def call(
         self, method: str, path: str, *, call: str, json: Any = None, retry: bool = False
     ) -> Any:
-        """An authenticated request: on a 401, renew the token once and try once more."""
-        token, generation = await self._bearer()
+        """An authenticated request. A read (``retry=True``) refused with a 401 renews the
+        token once and is sent once more. A write is sent once: with a token renewed first if
+        it might expire on the way (:meth:`write_margin`); a 401 raises, naming the cause."""
+        token, generation = await self._bearer(0.0 if retry else self.write_margin())
         headers = {"Authorization": f"Bearer {token}"}
+        failure: AuthError | None = None
         try:
             return await self.request_json(
                 method, path, call=call, json=json, headers=headers, retry=retry
             )
-        except AuthError:
-            pass
+        except AuthError as err:
+            if not retry:
+                failure = err
+        if failure is not None:
+            self._drop_token(generation)
+            if failure.hint == TOKEN_EXPIRED_HINT:
+                failure.hint = WRITE_NOT_DONE_HINT
+            raise failure
         await self._renew(generation)
         token, _ = await self._bearer()
         headers = {"Authorization": f"Bearer {token}"}

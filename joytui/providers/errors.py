@@ -13,6 +13,7 @@ what the provider said (:func:`snippet`); never a whole body, never a header, ne
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Any, ClassVar
 
 KINDS = (
@@ -234,6 +235,61 @@ class BadPayloadError(ProviderError):
         self.problem = problem
 
 
+_NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "HTTP_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+        "UNKNOWN_PROTOCOL",
+    }
+)
+"""OpenSSL's words when the other end answered a TLS hello with something that is not TLS."""
+
+
+def ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
+    """The :class:`ssl.SSLError` behind a connection failure (httpx wraps it twice), if any."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+    return None
+
+
+def connect_failure(exc: BaseException, base_url: str) -> TransportError:
+    """The error for a connection that could not be made, telling TLS trouble (``https://``
+    to a plain-HTTP server, an untrusted certificate) apart from no connection at all."""
+    found = ssl_error_in(exc)
+    if found is None:
+        return TransportError(f"could not connect to {base_url}")
+    if isinstance(found, ssl.SSLCertVerificationError):
+        reason = snippet(found.verify_message or found.reason or "verification failed", 80)
+        return TransportError(
+            f"TLS certificate of {base_url} not trusted ({reason})",
+            hint="check the server's certificate and this machine's clock, or set "
+            "verify_tls = false for a server you trust",
+        )
+    reason = str(found.reason or "").upper()
+    if reason in _NOT_TLS and base_url.startswith("https://"):
+        plain = "http://" + base_url.removeprefix("https://")
+        return TransportError(
+            f"TLS handshake with {base_url} failed: is the server plain HTTP?",
+            hint=f"try {plain} as base_url",
+        )
+    words = snippet(found.reason or found.strerror or type(found).__name__, 60)
+    return TransportError(
+        f"TLS handshake with {base_url} failed ({words})",
+        hint="check base_url and the server's TLS setup",
+    )
+
+
 ERROR_CLASSES: dict[str, type[ProviderError]] = {
     "auth": AuthError,
     "not_found": NotFoundError,
@@ -257,5 +313,7 @@ __all__ = [
     "RejectedError",
     "ServerError",
     "TransportError",
+    "connect_failure",
     "snippet",
+    "ssl_error_in",
 ]

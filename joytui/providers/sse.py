@@ -30,6 +30,8 @@ from joytui.providers.errors import (
     ProviderError,
     RateLimitedError,
     TransportError,
+    connect_failure,
+    ssl_error_in,
 )
 
 log = logging.getLogger("joytui.providers.sse")
@@ -96,6 +98,9 @@ class ResumableEvents(AsyncIterator[ServerSentEvent]):
     refusals raise at once. When the server ends a connection that brought no new event,
     ``is_final()`` decides whether the stream is over (None: it is); a connection that did bring
     events may have been cut short, so the rest is asked for once more.
+
+    TLS trouble (``https://`` to a plain-HTTP server, an untrusted certificate) raises at once
+    too: no reconnection can fix it.
 
     ``max_reconnects=0`` means one connection and no reconnection: the server ending it ends
     the stream, a retryable error is raised as it is, and a drop is a :class:`TransportError`.
@@ -218,8 +223,11 @@ class ResumableEvents(AsyncIterator[ServerSentEvent]):
                     problem = f"no data for {waited:g} s (stalled)"
                 else:
                     problem = f"no answer within {waited:g} s"
-            except httpx.ConnectError:
-                problem = f"could not connect to {base}"
+            except httpx.ConnectError as exc:
+                failed = connect_failure(exc, base)
+                if ssl_error_in(exc) is not None:
+                    fatal = self._bind(failed)  # TLS trouble does not pass with a retry
+                problem = failed.message
             except httpx.RequestError as exc:
                 problem = f"the connection dropped ({type(exc).__name__})"
             except SSEError:

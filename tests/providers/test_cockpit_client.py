@@ -14,12 +14,14 @@ from joytui.config import CockpitAccount
 from joytui.model import Status
 from joytui.providers.cockpit import CockpitClient, host_status, read_vm, vm_status
 from joytui.providers.errors import AuthError, NotFoundError, RejectedError
+from joytui.sim.base import SimOptions
 from joytui.sim.cockpit import DEMO_PASSWORD
 from joytui.sim.server import SimServer
-from tests.conftest import advance
+from tests.conftest import advance, set_faults
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
+HOSTS = "/api/v1/hosts"
 
 
 class Traffic:
@@ -307,3 +309,109 @@ async def test_the_live_token_is_masked_in_errors(shared):
         await client.login()
         err = client.error(RejectedError, f"server said: bad token {client._token}")
     assert client._token not in str(err) and "bad token ***" in str(err)
+
+
+# -- token expiry under latency (TTL 1 s, 700 ms each way) -----------------------------------
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[SimServer]:
+    """A simulator with 1 s tokens and 700 ms latency on every Cockpit call. Its clock is
+    frozen, so a token expires exactly when a test jumps the clock: mid-flight, on cue."""
+    with SimServer(SimOptions(seed=7, machines=5, speed=0.0, incidents=False)) as server:
+        with httpx.Client(base_url=server.base_url, timeout=10) as control:
+            control.post("/__sim__/cockpit/token-ttl", json={"seconds": 1}).raise_for_status()
+            set_faults(control, cockpit={"latency_ms": 700})
+        yield server
+
+
+def expire_when_sent(client: CockpitClient, sim: SimServer, path_end: str, times: int = 1):
+    """Jump the simulator's clock past every token's expiry 0.2 s after each of the first
+    ``times`` requests to ``path_end`` leaves: the token expires in flight."""
+    jumps: list[asyncio.Task] = []
+
+    def jump() -> None:
+        with httpx.Client(base_url=sim.base_url, timeout=10) as control:
+            advance(control, 5)
+
+    async def later() -> None:
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(jump)
+
+    async def hook(request: httpx.Request) -> None:
+        if request.url.path.endswith(path_end) and len(jumps) < times:
+            jumps.append(asyncio.create_task(later()))
+
+    client.http.event_hooks["request"].append(hook)
+    return jumps
+
+
+def a_running_vm(sim: SimServer) -> str:
+    truth = cockpit_sim(sim)
+    return next(
+        v.id
+        for v in truth.vms.values()
+        if v.status == "running"
+        and v.migration is None
+        and truth.hosts[v.host_id].status == "connected"
+    )
+
+
+async def test_a_read_whose_token_expires_in_flight_is_renewed_and_sent_once_more(slow_sim):
+    async with client_for(slow_sim) as client:
+        client.clock = FakeClock()  # the client never sees the token age: only the 401 tells
+        traffic = Traffic(client)
+        await client.login()
+        jumps = expire_when_sent(client, slow_sim, "/hosts")
+        hosts = await client.hosts()
+        await asyncio.gather(*jumps)
+    assert len(hosts) == len(cockpit_sim(slow_sim).hosts)
+    assert traffic.answers == [(LOGIN, 200), (HOSTS, 401), (REFRESH, 200), (HOSTS, 200)]
+
+
+async def test_a_read_that_keeps_expiring_says_token_not_password(slow_sim):
+    async with client_for(slow_sim) as client:
+        client.clock = FakeClock()
+        traffic = Traffic(client)
+        await client.login()
+        jumps = expire_when_sent(client, slow_sim, "/hosts", times=2)
+        with pytest.raises(AuthError) as info:
+            await client.hosts()
+        await asyncio.gather(*jumps)
+    text = str(info.value)
+    assert text.startswith("cockpit 'lab': token expired (401) — the session token expired")
+    assert "username" not in text and "password" not in text
+    assert traffic.answers == [(LOGIN, 200), (HOSTS, 401), (REFRESH, 200), (HOSTS, 401)]
+
+
+async def test_a_write_near_expiry_renews_first_and_is_sent_once(slow_sim):
+    vm_id = a_running_vm(slow_sim)
+    action = f"/api/v1/vms/{vm_id}/action"
+    async with client_for(slow_sim) as client:
+        traffic = Traffic(client)
+        await client.login()  # 0.7 s: the token has 0.3 s left, its refresh margin 0.2 s
+        assert client.write_margin() >= 1.4
+        answer = await client.vm_action(vm_id, "restart")
+    assert answer.status == "accepted"
+    assert traffic.sent == [LOGIN, REFRESH, action] and traffic.refused() == 0
+
+
+async def test_a_write_whose_token_expires_in_flight_is_never_sent_again(slow_sim):
+    vm_id = a_running_vm(slow_sim)
+    action = f"/api/v1/vms/{vm_id}/action"
+    truth = cockpit_sim(slow_sim)
+    async with client_for(slow_sim) as client:
+        traffic = Traffic(client)
+        await client.login()
+        jumps = expire_when_sent(client, slow_sim, "/action")
+        with pytest.raises(AuthError) as info:
+            await client.vm_action(vm_id, "restart")
+        await asyncio.gather(*jumps)
+        assert traffic.sent.count(action) == 1 and truth.vms[vm_id].status == "running"
+        text = str(info.value)
+        assert "token expired (401)" in text and "nothing was done" in text
+        assert "never sent twice" in text and "password" not in text
+        # The next write renews the token first, though the client's clock thinks it fresh.
+        assert (await client.vm_action(vm_id, "restart")).status == "accepted"
+    assert traffic.sent.count(action) == 2 and traffic.refused() == 1
+    assert truth.vms[vm_id].status == "restarting"

@@ -7,8 +7,12 @@ the per-provider test modules.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import pickle
 import socket
+import ssl
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -31,6 +35,7 @@ from joytui.providers.errors import (
     RejectedError,
     ServerError,
     TransportError,
+    connect_failure,
     snippet,
 )
 from joytui.providers.instances import InstancesClient
@@ -403,3 +408,94 @@ def test_missing_secret_is_an_auth_error_naming_the_field():
     with pytest.raises(AuthError, match="no api_key given") as info:
         make_client("instances", acc, {})
     assert str(info.value).startswith("instances 'bots'")
+
+
+# -- whole-exchange deadline and TLS ----------------------------------------------------------
+
+
+class DripServer:
+    """A raw loopback server that sends its answer one byte every ``every`` seconds: each read
+    gets data in time, so only a deadline on the whole exchange stops it."""
+
+    def __init__(self, every: float, head_too: bool) -> None:
+        self.every = every
+        self.head_too = head_too
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            await reader.readuntil(b"\r\n\r\n")
+            body = b"[" + b" " * 1000 + b"]"
+            head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            head += b"content-length: %d\r\n\r\n" % len(body)
+            if not self.head_too:
+                writer.write(head)
+                head = b""
+            for i in range(len(head + body)):
+                writer.write((head + body)[i : i + 1])
+                await writer.drain()
+                await asyncio.sleep(self.every)
+        writer.close()
+
+
+@pytest.mark.parametrize("head_too", [False, True], ids=["body", "headers"])
+async def test_a_dripping_answer_times_out_within_the_accounts_timeout(head_too):
+    async with DripServer(every=0.5, head_too=head_too) as base_url:
+        acc = InstancesAccount(name="bots", base_url=base_url, api_key="x", timeout_seconds=1.0)
+        async with InstancesClient(acc, {"api_key": SecretStr(SECRET)}) as client:
+            client.max_retries = 0
+            started = time.monotonic()
+            with pytest.raises(TransportError) as info:
+                await client.list_instances()
+            took = time.monotonic() - started
+    assert 1.0 <= took < 1.5
+    assert (
+        str(info.value) == "instances 'bots': timed out after 1 s — check base_url and the network"
+    )
+    assert info.value.retryable and info.value.__context__ is None
+
+
+async def test_https_to_a_plain_http_port_says_tls(shared):
+    plain = shared.base_url  # the simulator speaks plain HTTP
+    tls = plain.replace("http://", "https://")
+    acc = InstancesAccount(name="bots", base_url=tls, api_key="x")
+    async with InstancesClient(acc, {"api_key": SecretStr(SECRET)}) as client:
+        client.max_retries = 0
+        with pytest.raises(TransportError) as info:
+            await client.list_instances()
+    assert str(info.value) == (
+        f"instances 'bots': TLS handshake with {tls} failed: is the server plain HTTP?"
+        f" — try {plain} as base_url"
+    )
+    assert info.value.__context__ is None
+
+
+def test_tls_failures_are_told_apart():
+    def wrapped(err: Exception) -> Exception:
+        inner = httpx.ConnectError(str(err))
+        inner.__cause__ = err
+        return inner
+
+    refused = connect_failure(httpx.ConnectError("refused"), "https://x.test")
+    assert refused.message == "could not connect to https://x.test"
+    cert = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    cert.verify_message = "self-signed certificate"
+    untrusted = connect_failure(wrapped(cert), "https://x.test")
+    assert "not trusted (self-signed certificate)" in untrusted.message
+    assert "verify_tls = false" in untrusted.hint
+    other = ssl.SSLError(1, "[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] handshake failure")
+    other.reason = "SSLV3_ALERT_HANDSHAKE_FAILURE"
+    failed = connect_failure(wrapped(other), "https://x.test")
+    assert (
+        failed.message == "TLS handshake with https://x.test failed (SSLV3_ALERT_HANDSHAKE_FAILURE)"
+    )

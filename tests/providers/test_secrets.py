@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import httpx
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 
 from joytui.config import CockpitAccount, InstancesAccount, JoyAccount
 from joytui.providers import make_client
+from joytui.providers.base import known_secrets
 from joytui.providers.errors import AuthError, BadPayloadError, ProviderError
 from joytui.providers.joy import read_account_info
 from joytui.sim.cockpit import DEMO_PASSWORD
@@ -94,3 +96,54 @@ def test_a_mistyped_credential_in_account_info_is_not_quoted():
         read_account_info(doc)
     err = info.value
     assert leaks(f"{err} {err!r} {vars(err)}") == [] and err.__context__ is None
+
+
+async def test_an_error_echoing_another_accounts_secret_masks_it():
+    # Account "b" is refused, and the answer quotes account "a"'s key (a proxy that mixed up
+    # tenants): b's client never held that key, yet its error must not show it.
+    a_key, b_key, joy_token = "inst-key-aaaa-0123456789", "inst-key-bbbb-9876543210", "joy-tok-42xy"
+
+    def refuse_b(request: httpx.Request) -> httpx.Response:
+        said = f"unknown tenant for {a_key} (and {joy_token}); yours was {b_key}"
+        return httpx.Response(401, json={"error": said})
+
+    a = make_client(
+        "instances",
+        InstancesAccount(name="a", base_url="http://a.test", api_key="k"),
+        {"api_key": SecretStr(a_key)},
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json=[])),
+    )
+    joy = make_client(
+        "joy",
+        JoyAccount(name="j", base_url="http://j.test", api_token="t", api_key="k"),
+        {"api_token": SecretStr(joy_token), "api_key": SecretStr("joy-key-77zz")},
+    )
+    b = make_client(
+        "instances",
+        InstancesAccount(name="b", base_url="http://b.test", api_key="k"),
+        {"api_key": SecretStr(b_key)},
+        transport=httpx.MockTransport(refuse_b),
+    )
+    try:
+        with pytest.raises(AuthError) as info:
+            await b.snapshot()
+    finally:
+        for client in (a, joy, b):
+            await client.aclose()
+    text = " ".join([str(info.value), repr(info.value), *map(str, vars(info.value).values())])
+    assert a_key not in text and joy_token not in text and b_key not in text
+    assert "unknown tenant for *** (and ***); yours was ***" in text
+    assert text.startswith("instances 'b': credentials refused (401)")
+
+
+def test_a_closed_and_collected_clients_secrets_leave_the_registry():
+    key = "inst-key-gone-5555555555"
+    client = make_client(
+        "instances",
+        InstancesAccount(name="gone", base_url="http://gone.test", api_key="k"),
+        {"api_key": SecretStr(key)},
+    )
+    assert key in known_secrets()
+    del client
+    gc.collect()
+    assert key not in known_secrets()
