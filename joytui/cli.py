@@ -238,8 +238,23 @@ def _check_filters(config: Any, args: argparse.Namespace) -> None:
 
 
 def _check_keymap(config: Any) -> None:
-    """Every binding id in ``[keymap]`` must be one the dashboard has."""
+    """Every binding id in ``[keymap]`` must be one the dashboard has, and every view and
+    column in ``[columns]`` one it shows."""
     from joytui.ui.app import binding_ids
+    from joytui.ui.columns import COLUMNS
+    from joytui.ui.views import VIEWS_BY_ID
+
+    for view_id, columns in config.columns.items():
+        view = VIEWS_BY_ID.get(view_id)
+        if view is None or not view.columns:
+            views = ", ".join(v.id for v in VIEWS_BY_ID.values() if v.columns)
+            raise UsageError(f"[columns]: unknown view {view_id!r} (views: {views})")
+        unknown_columns = [c for c in columns if c not in COLUMNS]
+        if unknown_columns or not columns:
+            raise UsageError(
+                f"[columns] {view_id}: unknown column {', '.join(unknown_columns) or '(none)'} "
+                f"(columns: {', '.join(COLUMNS)})"
+            )
 
     known = binding_ids()
     unknown = sorted(set(config.keymap) - known)

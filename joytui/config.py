@@ -164,6 +164,12 @@ class Config(BaseModel):
         default_factory=dict,
         description="Key overrides by binding id, e.g. refresh = 'ctrl+r'.",
     )
+    columns: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Columns per view, in order, e.g. vms = ['name', 'status', 'ip'] "
+        "(view ids: all, machines, hosts, vms, services, backends, instances; c in the "
+        "dashboard changes them for the session).",
+    )
     joy: list[JoyAccount] = Field(default_factory=list, description="Joy accounts.")
     cockpit: list[CockpitAccount] = Field(default_factory=list, description="Cockpit clusters.")
     jamsocket: list[JamsocketAccount] = Field(

@@ -8,9 +8,11 @@ from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
+import platformdirs
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.theme import Theme
 
 from joytui.config import Config
 from joytui.core.session import AccountPolled, AccountsOpened, Session, SessionEvent
@@ -77,6 +79,25 @@ class JoyTuiApp(App[int]):
         self.theme = theme or config.theme or DEFAULT_THEME
         if config.keymap:
             self.set_keymap(config.keymap)
+
+    @property
+    def available_themes(self) -> dict[str, Theme]:
+        """Only our themes: they carry the status colours (Textual's would lose them)."""
+        every = super().available_themes
+        mine = getattr(self, "theme_files", None)  # None while App.__init__ runs
+        ours = {name: t for name, t in every.items() if mine and name in mine}
+        return ours or every
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Save screenshots under the user data dir (Textual's default, Downloads, may not
+        exist on a server); the notification says where."""
+        if path is None:
+            directory = Path(platformdirs.user_data_dir("joytui")) / "screenshots"
+            directory.mkdir(parents=True, exist_ok=True)
+            path = str(directory)
+        return super().deliver_screenshot(filename, path, time_format)
 
     @property
     def read_only(self) -> bool:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class View:
     """A tab of the dashboard."""
 
@@ -14,6 +14,8 @@ class View:
     kinds: frozenset[str] | None
     """Kinds shown; None for every kind. The totals view has no table."""
     columns: tuple[str, ...] = ()
+    priority: dict[str, int] = field(default_factory=dict)
+    """Column priorities of this view where they differ from the column's own."""
 
 
 VIEWS: list[View] = [
@@ -23,6 +25,9 @@ VIEWS: list[View] = [
         "All",
         None,
         ("provider", "account", "kind", "name", "status", "cpu", "mem", "ip", "location"),
+        # The kind already says the provider; on a narrow terminal the IP says more than
+        # an account name repeated on every row.
+        {"provider": 0, "account": 2, "ip": 6},
     ),
     View(
         "machines",

@@ -129,7 +129,7 @@ def test_demo_in_tmux(size, env, tmp_path):
     try:
         screen = tmux.wait_for("sim-instances")
         tmux.wait_for("running")
-        assert "PROVIDER" in screen or "ACCOUNT" in screen
+        assert "NAME" in screen and "STATUS" in screen  # the column header is drawn
         pid = tmux.program_pid
 
         tmux.keys("1")

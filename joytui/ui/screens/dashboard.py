@@ -9,14 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Input, Tab, Tabs
+from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
 
+from joytui.core.query import FIELDS
 from joytui.core.session import Session
+from joytui.core.store import Health
+from joytui.ui.columns import COLUMNS
 from joytui.ui.messages import AccountPolled, AccountsOpened
+from joytui.ui.screens.columns import ColumnsScreen
 from joytui.ui.views import VIEWS, VIEWS_BY_ID
 from joytui.ui.widgets.accounts_bar import AccountsBar
 from joytui.ui.widgets.resource_table import ResourceTable, stale_ages
@@ -35,6 +40,7 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
         Binding("s", "sort_next", "Sort", id="sort"),
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort_reverse"),
+        Binding("c", "columns", "Columns", show=False, id="columns"),
         Binding("tab", "next_view", "Next view", show=False, priority=True, id="next_view"),
         Binding(
             "shift+tab", "prev_view", "Previous view", show=False, priority=True, id="prev_view"
@@ -66,7 +72,9 @@ class DashboardScreen(Screen[None]):
             placeholder="filter: words, status:error, provider:joy, kind:vm … (Esc clears)",
             id="filter",
         )
-        yield AccountsBar(id="accounts")
+        with Horizontal(id="bottom"):
+            yield AccountsBar(id="accounts")
+            yield Static(id="status-line")
         yield Footer()
 
     @property
@@ -74,6 +82,8 @@ class DashboardScreen(Screen[None]):
         return self.query_one(ResourceTable)
 
     def on_mount(self) -> None:
+        for view_id, columns in self.session.config.columns.items():
+            self.table.view_columns[view_id] = tuple(columns)
         self.set_interval(1.0, self._tick)
         self.action_view(self._initial_view)
         self.table.focus()
@@ -90,6 +100,9 @@ class DashboardScreen(Screen[None]):
             self.table.apply_changes(changes.added, changes.changed, changes.removed)
         self.show_health()
 
+    def on_resource_table_sort_changed(self) -> None:
+        self.show_status_line()
+
     def on_resource_table_visible_changed(self, message: ResourceTable.VisibleChanged) -> None:
         by_account: dict[tuple[str, str], list[str]] = {}
         for provider, account, _kind, rid in message.keys:
@@ -105,6 +118,53 @@ class DashboardScreen(Screen[None]):
         self.query_one(AccountsBar).show(accounts, now)
         if self.query_one(ContentSwitcher).current == "totals-scroll":
             self.query_one(TotalsView).show(accounts, now)
+        self.show_status_line()
+
+    def show_status_line(self) -> None:
+        """The bottom right: what is shown of how many, filter problems, statuses still
+        unknown, read-only."""
+        table = self.table
+        accounts = self.session.accounts
+        line = Text(no_wrap=True)
+        unknown = sum(
+            1
+            for state in accounts
+            if state.provider == "joy"
+            for r in state.resources.values()
+            if r.status.value == "unknown"
+        )
+        if unknown:
+            known_of = sum(len(s.resources) for s in accounts if s.provider == "joy")
+            line.append(f"statuses {known_of - unknown:,}/{known_of:,}  ", style="dim")
+        query = table.query_filter
+        if self.query_one(ContentSwitcher).current == "table":
+            line.append(f"{table.row_count:,} of {table.total_in_view:,}")
+        if query.unknown_fields:
+            line.append(f"  unknown field {', '.join(query.unknown_fields)}:", style="bold")
+        if self.session.read_only:
+            line.append("  READ-ONLY", style="bold reverse")
+        self.query_one("#status-line", Static).update(line)
+        table.set_empty_message(self._empty_message())
+
+    def _empty_message(self) -> str:
+        table = self.table
+        accounts = self.session.accounts
+        query = table.query_filter
+        if query.unknown_fields:
+            fields = ", ".join(f"{f}:" for f in FIELDS)
+            return (
+                f"unknown filter field {', '.join(query.unknown_fields)}: the fields are "
+                f"{fields} (plain words match names)"
+            )
+        if not query.empty and table.total_in_view:
+            return f"no matches for {query.text!r} (Esc clears the filter)"
+        if accounts and all(s.health == Health.DOWN for s in accounts):
+            first = next((s for s in accounts if s.error is not None), None)
+            why = f": {first.error}" if first is not None else ""
+            return f"every account is down{why} (r retries; 1 shows each account)"
+        if any(s.health == Health.WAITING for s in accounts):
+            return "waiting for the first poll…"
+        return "nothing of this kind in any account"
 
     def _tick(self) -> None:
         # Ages only change what is on screen when something is stale or totals are shown.
@@ -128,11 +188,15 @@ class DashboardScreen(Screen[None]):
         switcher = self.query_one(ContentSwitcher)
         if view_id == "totals":
             switcher.current = "totals-scroll"
+            self.query_one("#filter", Input).remove_class("-active")  # no table to filter
             self.show_health()
         else:
             switcher.current = "table"
             self.table.view_id = view_id
+            if self.table.query_filter.text:
+                self.query_one("#filter", Input).add_class("-active")
             self.table.focus()
+            self.show_status_line()
 
     def _step_view(self, step: int) -> None:
         ids = [v.id for v in VIEWS]
@@ -153,6 +217,9 @@ class DashboardScreen(Screen[None]):
             self.notify("Refreshing every account…", timeout=2)
 
     def action_filter(self) -> None:
+        if self.query_one(ContentSwitcher).current != "table":
+            self.notify("The filter applies to the tables (2-8)", timeout=2)
+            return
         filter_input = self.query_one("#filter", Input)
         filter_input.add_class("-active")
         filter_input.focus()
@@ -167,6 +234,7 @@ class DashboardScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.table.set_filter(event.value)
+            self.show_status_line()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -179,3 +247,18 @@ class DashboardScreen(Screen[None]):
 
     def action_sort_reverse(self) -> None:
         self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
+
+    def action_columns(self) -> None:
+        """Choose the columns of the current view."""
+        if self.query_one(ContentSwitcher).current != "table":
+            return
+        table = self.table
+        view = table.view
+        shown = table.view_columns.get(view.id, view.columns)
+        offered = (*shown, *(c for c in COLUMNS if c not in shown))
+
+        def chosen(columns: tuple[str, ...] | None) -> None:
+            if columns:
+                table.show_columns(columns)
+
+        self.app.push_screen(ColumnsScreen(view.title, offered, shown), chosen)

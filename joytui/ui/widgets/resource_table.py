@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -47,6 +47,7 @@ class ResourceTable(ScrollView, can_focus=True):
         "resource-table--stopped",
         "resource-table--error",
         "resource-table--unknown",
+        "resource-table--empty",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="cursor_up"),
@@ -55,6 +56,8 @@ class ResourceTable(ScrollView, can_focus=True):
         Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False, id="page_down"),
         Binding("home,g", "edge(0)", "Top", show=False, id="top"),
         Binding("end,G", "edge(1)", "Bottom", show=False, id="bottom"),
+        Binding("left", "scroll_columns(-1)", "Columns left", show=False, id="columns_left"),
+        Binding("right", "scroll_columns(1)", "Columns right", show=False, id="columns_right"),
     ]
 
     class CursorMoved(Message):
@@ -93,8 +96,16 @@ class ResourceTable(ScrollView, can_focus=True):
         self._layout: list[tuple[Column, int]] = []
         self._layout_width = -1
         self.query_filter = Query()
-        self.sort_column = "status"
-        self.sort_reverse = False
+        self._sorts: dict[str, tuple[str, bool]] = {}
+        """view id -> (column, reverse): each view keeps its own sort."""
+        self.view_columns: dict[str, tuple[str, ...]] = {}
+        """view id -> the columns shown, where the user or the config chose them."""
+        self._wants: dict[str, int] = {}
+        """column -> the width the cells on screen need (measured as they are drawn)."""
+        self.column_offset = 0
+        """Leading columns scrolled out of sight (left/right), so dropped ones can show."""
+        self.empty_message = ""
+        """What the body says when no row is shown (set by the screen)."""
         self.cursor_key: ResourceKey | None = None
         self._cursor_row = 0
         self._pinned = False
@@ -108,6 +119,29 @@ class ResourceTable(ScrollView, can_focus=True):
     @property
     def view(self) -> View:
         return VIEWS_BY_ID[self.view_id]
+
+    @property
+    def sort_column(self) -> str:
+        """The column the current view sorts by."""
+        return self._sorts.get(self.view_id, ("status", False))[0]
+
+    @property
+    def sort_reverse(self) -> bool:
+        return self._sorts.get(self.view_id, ("status", False))[1]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The current view's columns, as chosen, after horizontal scrolling."""
+        chosen = self.view_columns.get(self.view_id, self.view.columns)
+        return chosen[min(self.column_offset, max(0, len(chosen) - 1)) :]
+
+    @property
+    def total_in_view(self) -> int:
+        """Rows of the current view's kinds, before the filter."""
+        kinds = self.view.kinds
+        if kinds is None:
+            return len(self._rows)
+        return sum(1 for r in self._rows.values() if r.kind in kinds)
 
     @property
     def row_count(self) -> int:
@@ -138,10 +172,17 @@ class ResourceTable(ScrollView, can_focus=True):
         return list(self._order)
 
     def _sort_key_fn(self) -> Callable[[Resource], Any]:
-        """The sort key of the current sort column (looked up once, used per row)."""
+        """The sort key of the current sort column (looked up once, used per row): the
+        column's key first (None for a blank cell), then the name, for a stable order."""
         column = COLUMNS.get(self.sort_column)
         primary = column.sort if column is not None else (lambda r: 0)
-        return lambda r: (primary(r), r.name.lower(), r.provider, r.account, r.id)
+
+        def key(r: Resource) -> tuple[Any, ...]:
+            value = primary(r)
+            blank = value is None or value == ""
+            return (blank, 0 if blank else value, r.name.lower(), r.provider, r.account, r.id)
+
+        return key
 
     def _shown_fn(self) -> Callable[[Resource], bool]:
         """Whether a row passes the view's kinds and the filter (looked up once)."""
@@ -220,12 +261,12 @@ class ResourceTable(ScrollView, can_focus=True):
             self._rebuild()
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
-        """Sort by ``column``; choosing the sorted column again flips the direction."""
+        """Sort the current view by ``column``; the sorted column again flips the direction."""
         if reverse is None:
             reverse = not self.sort_reverse if column == self.sort_column else False
-        self.sort_column, self.sort_reverse = column, reverse
+        self._sorts[self.view_id] = (column, reverse)
         self._sort_keys = {}
-        self._rebuild()
+        self._rebuild(keep_cursor_visible=True)
         self.post_message(self.SortChanged(column, reverse))
 
     def sort_next(self) -> None:
@@ -236,14 +277,47 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def watch_view_id(self) -> None:
         self._layout_width = -1
-        if self.sort_column not in self.view.columns:
-            self.sort_column = "status"
+        self._wants = {}
+        self.column_offset = 0
         self._sort_keys = {}
         self._rebuild()
 
-    def _rebuild(self) -> None:
+    def set_empty_message(self, text: str) -> None:
+        """What the body says when no row is shown."""
+        if text != self.empty_message:
+            self.empty_message = text
+            if not self._order:
+                self.refresh()
+
+    def show_columns(self, columns: tuple[str, ...]) -> None:
+        """Show these columns (in this order) in the current view."""
+        self.view_columns[self.view_id] = columns
+        self.column_offset = 0
+        self._relayout()
+
+    def scroll_columns(self, step: int) -> None:
+        """Scroll the columns left or right by one."""
+        chosen = self.view_columns.get(self.view_id, self.view.columns)
+        offset = max(0, min(len(chosen) - 2, self.column_offset + step))
+        if offset != self.column_offset:
+            self.column_offset = offset
+            self._relayout()
+
+    @property
+    def hidden_columns(self) -> list[str]:
+        """Columns of the view that do not fit now (scrolled off or dropped for width)."""
+        shown = {c.key for c, _ in self._layout}
+        chosen = self.view_columns.get(self.view_id, self.view.columns)
+        return [c for c in chosen if c not in shown]
+
+    def _relayout(self) -> None:
+        self._layout_width = -1
+        self._strips.clear()
+        self.refresh()
+
+    def _rebuild(self, keep_cursor_visible: bool = False) -> None:
         """Recompute the order from cached sort keys, keeping the cursor on its resource and
-        at the same place on screen."""
+        at the same place on screen (or, after a new sort, somewhere on screen)."""
         self.rebuilds += 1
         screen_offset = self._cursor_row - int(self.scroll_offset.y)
         keys = self._sort_keys
@@ -256,6 +330,11 @@ class ResourceTable(ScrollView, can_focus=True):
                     keys[key] = sort_key(r)
                 order.append(key)
         order.sort(key=keys.__getitem__, reverse=self.sort_reverse)
+        if self.sort_reverse:  # blank cells sort last in either direction
+            blanks = [k for k in order if keys[k][0]]
+            if blanks:
+                blanks.reverse()
+                order = [k for k in order if not keys[k][0]] + blanks
         self._order = order
         self._index = {k: i for i, k in enumerate(order)}
         self._strips.clear()
@@ -266,6 +345,9 @@ class ResourceTable(ScrollView, can_focus=True):
             self._set_cursor_key()
         elif self.cursor_key in self._index:
             self._cursor_row = self._index[self.cursor_key]
+            page = max(1, self.size.height - 1)
+            if keep_cursor_visible and not 0 <= screen_offset < page:
+                screen_offset = page // 2
             self.scroll_to(y=max(0, self._cursor_row - screen_offset), animate=False)
         else:
             self._cursor_row = min(self._cursor_row, max(0, len(order) - 1))
@@ -303,6 +385,9 @@ class ResourceTable(ScrollView, can_focus=True):
         else:
             self.refresh_lines(old + 1)
             self.refresh_lines(self._cursor_row + 1)
+
+    def action_scroll_columns(self, step: int) -> None:
+        self.scroll_columns(step)
 
     def action_cursor(self, delta: int) -> None:
         self._pinned = True
@@ -343,9 +428,34 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def _ensure_layout(self, width: int) -> None:
         if width != self._layout_width:
-            self._layout = layout(self.view.columns, width)
+            self._layout = layout(self.columns, width, self._wants, self.view.priority)
+            if self.column_offset or self.hidden_columns:
+                # Two cells on the right say there is more (◂ ▸); the columns fit beside them.
+                self._layout = layout(self.columns, width - 2, self._wants, self.view.priority)
             self._layout_width = width
             self._strips.clear()
+
+    def _measure(self, top: int, height: int) -> None:
+        """Grow each column's wanted width to what the rows about to be drawn need. Widths
+        only grow within a view (no jitter while scrolling); a view change starts afresh."""
+        wants = self._wants
+        grew = False
+        columns = [COLUMNS[c] for c in self.columns]
+        for key in self._order[top : top + height]:
+            r = self._rows[key]
+            for column in columns:
+                need = cell_len(printable(column.value(r)))
+                if column.key == "status":
+                    need += 1  # room for the stale mark
+                if need > wants.get(column.key, 0):
+                    wants[column.key] = need
+                    grew = True
+        if grew:
+            self._layout_width = -1
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._measure(int(self.scroll_offset.y) + max(0, crop.y - 1), crop.height)
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -354,6 +464,11 @@ class ResourceTable(ScrollView, can_focus=True):
             return self._header(width)
         row = int(self.scroll_offset.y) + y - 1
         if row >= len(self._order):
+            if row == 0 and not self._order and self.empty_message:
+                text = set_cell_size(f" {printable(self.empty_message)}", width)
+                return Strip(
+                    [Segment(text, self.get_component_rich_style("resource-table--empty"))]
+                )
             return Strip.blank(width, self.rich_style)
         key = self._order[row]
         cursor = row == self._cursor_row
@@ -372,14 +487,20 @@ class ResourceTable(ScrollView, can_focus=True):
             title = column.title
             style = base
             if column.key == self.sort_column:
-                title += " ▼" if self.sort_reverse else " ▲"
+                arrow = "▼" if self.sort_reverse else "▲"
+                # The arrow never clips the title: it takes the space, or the title's tail.
+                title = f"{title} {arrow}" if len(title) + 2 <= w else f"{title[: w - 1]}{arrow}"
                 style = sorted_style
-            text = set_cell_size(title, w) if not column.right else title.rjust(w)[-w:]
+            text = title.rjust(w) if column.right else set_cell_size(title, w)
             if i:
                 segments.append(Segment(" ", base))
             segments.append(Segment(text, style))
-        strip = Strip(segments)
-        return strip.adjust_cell_length(width, base)
+        if self.column_offset or self.hidden_columns:
+            # Say that there is more to either side (left/right scroll the columns).
+            more = ("◂" if self.column_offset else " ") + ("▸" if self.hidden_columns else " ")
+            strip = Strip(segments).adjust_cell_length(max(0, width - 2), base)
+            return Strip([*strip, Segment(more, sorted_style)])
+        return Strip(segments).adjust_cell_length(width, base)
 
     def _row(self, r: Resource, width: int, cursor: bool) -> Strip:
         base = self.rich_style
@@ -387,7 +508,11 @@ class ResourceTable(ScrollView, can_focus=True):
         if stale_age is not None:
             base = base + self.get_component_rich_style("resource-table--stale")
         status_style = self.get_component_rich_style(f"resource-table--{r.status.value}")
-        cursor_style = self.get_component_rich_style("resource-table--cursor") if cursor else None
+        cursor_style: Style | None = None
+        if cursor:
+            # Only the bar's background and weight: the status keeps its colour under it.
+            bar = self.get_component_rich_style("resource-table--cursor")
+            cursor_style = Style(bgcolor=bar.bgcolor, bold=bar.bold)
         segments = []
         for i, (column, w) in enumerate(self._layout):
             value = printable(column.value(r))
@@ -398,11 +523,14 @@ class ResourceTable(ScrollView, can_focus=True):
                     value = f"~{value}"
             if column.key == "name" and stale_age is not None:
                 tag = f" (stale {stale_age})"
-                if len(value) + len(tag) <= w:  # only when the whole name still fits
+                if cell_len(value) + len(tag) <= w:  # only when the whole name still fits
                     value += tag
             if cursor_style is not None:
                 style = style + cursor_style
-            text = value.rjust(w)[-w:] if column.right else set_cell_size(value, w)
+            if column.right and cell_len(value) <= w:
+                text = " " * (w - cell_len(value)) + value
+            else:
+                text = set_cell_size(value, w)
             if i:
                 segments.append(Segment(" ", base + cursor_style if cursor_style else base))
             segments.append(Segment(text, style))

@@ -22,16 +22,18 @@ from joytui.ui.formatting import (
 )
 
 FIGURE_LABELS = {
-    "amount": "wallet",
-    "instances": "instances",
-    "icore": "vCPU",
-    "iram": "RAM",
-    "hostings": "hostings",
-    "databases": "databases",
-    "dns_domains": "DNS",
-    "cdn_domains": "CDN",
-    "total": "total",
+    "amount": ("wallet", "{:,.2f} (account currency)"),
+    "instances": ("instances", "{:,}"),
+    "icore": ("vCPU", "{:,} cores"),
+    "iram": ("RAM", "{:,} GB"),
+    "hostings": ("hostings", "{:,}"),
+    "databases": ("databases", "{:,}"),
+    "dns_domains": ("DNS", "{:,} domains"),
+    "cdn_domains": ("CDN", "{:,} domains"),
+    "total": ("services in all", "{:,}"),
 }
+"""Joy's dashboardinfo figures: label and format, with the units the spec gives (RAM is in
+GB "as per dashboard"; the wallet amount is in the account's own currency)."""
 
 
 class _ByWidth:
@@ -100,11 +102,12 @@ class TotalsView(Static):
             if state.totals is not None and state.totals.figures:
                 text = Text(f"{state.provider} {printable(state.account)}: ", style="bold")
                 parts = []
-                for key, label in FIGURE_LABELS.items():
+                for key, (label, fmt) in FIGURE_LABELS.items():
                     value = state.totals.figures.get(key)
-                    if value is not None:
-                        shown = f"{value:,.2f}" if key == "amount" else f"{value}"
-                        parts.append(f"{label} {shown}")
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        parts.append(f"{label} {fmt.format(value)}")
+                    elif value is not None:
+                        parts.append(f"{label} {printable(str(value))}")
                 text.append("  ".join(parts))
                 figures.append(text)
         parts: list[RenderableType] = [table]
