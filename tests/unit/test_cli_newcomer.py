@@ -109,10 +109,7 @@ def test_unknown_account_or_provider_filter_is_an_error(config_file):
     assert "--account nope: no such account" in done.stderr and "sim-joy" in done.stderr
     assert done.stdout == ""
     config_file.write_text(
-        "\n".join(
-            line
-            for line in config_file.read_text().split("\n[[instances]]")[0].splitlines()
-        )
+        "\n".join(line for line in config_file.read_text().split("\n[[instances]]")[0].splitlines())
     )
     done = joytui("totals", "--config", str(config_file), "--provider", "instances")
     assert done.returncode == 2 and "no instances account" in done.stderr
