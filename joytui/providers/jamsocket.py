@@ -582,6 +582,10 @@ class JamsocketClient(ProviderClient):
         call = f"create service {name!r}"
         return await self._write_ok("POST", self._account_path("/service"), call, {"name": name})
 
+    async def check(self) -> None:
+        """Probe the account with one cheap authenticated call (the list of services)."""
+        await self.services()
+
     async def services(self) -> list[str]:
         """``GET /v2/account/{account}/services``: the service names."""
         found = await self._get_model(ServiceList, self._account_path("/services"), "services")

@@ -448,6 +448,10 @@ class JoyClient(ProviderClient):
 
     # -- typed operations ---------------------------------------------------------------------
 
+    async def check(self) -> None:
+        """Probe the account with one cheap authenticated call (dashboardinfo)."""
+        await self.dashboardinfo()
+
     async def dashboardinfo(self) -> DashboardInfo:
         """``type=dashboardinfo``: wallet amount and counts."""
         return self.apply_reader(
