@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,6 +28,9 @@ class PollTarget:
     account: str
     interval: float
     fetch: Callable[[], Awaitable[Snapshot]]
+    probe: Callable[[], Awaitable[object]] | None = None
+    """One cheap call that succeeds when the account works again: while a failing account
+    backs off, it runs once an interval, so recovery is seen within about two intervals."""
 
     @property
     def key(self) -> AccountKey:
@@ -78,7 +80,6 @@ class Poller:
         max_concurrent: int = 4,
         sleep: Sleeper = wait_or_wake,
         rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.targets = {t.key: t for t in targets}
@@ -86,10 +87,10 @@ class Poller:
         self._limit = asyncio.Semaphore(max_concurrent)
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._clock = clock
         self._wake: dict[AccountKey, asyncio.Event] = {k: asyncio.Event() for k in self.targets}
         self._stopped = asyncio.Event()
         self.polls = 0
+        self.probes = 0
         for target in targets:
             store.register(target.provider, target.account)
 
@@ -99,7 +100,6 @@ class Poller:
     async def poll_once(self, target: PollTarget) -> PollResult:
         """Poll ``target`` now and record the outcome; never raises (but for cancellation)."""
         async with self._limit:
-            started = self._clock()
             try:
                 snapshot = await target.fetch()
             except asyncio.CancelledError:
@@ -110,9 +110,6 @@ class Poller:
                 delay = backoff_delay(target.interval, state.failures, retry_after)
                 result = PollResult(state, None, self._jitter(delay))
             else:
-                if not snapshot.latency_ms:
-                    elapsed_ms = (self._clock() - started) * 1000
-                    snapshot = snapshot.model_copy(update={"latency_ms": elapsed_ms})
                 changes = self.store.apply_snapshot(snapshot)
                 state = self.store.accounts[target.key]
                 result = PollResult(state, changes, self._jitter(target.interval))
@@ -129,7 +126,32 @@ class Poller:
             result = await self.poll_once(target)
             if self._stopped.is_set():
                 break
-            await self._sleep(result.next_in, wake)
+            if result.changes is None and target.probe is not None:
+                await self._back_off(target, result, wake)
+            else:
+                await self._sleep(result.next_in, wake)
+
+    async def _back_off(self, target: PollTarget, result: PollResult, wake: asyncio.Event) -> None:
+        """Wait out a failed poll's backoff, probing once an interval; a probe that succeeds
+        ends the wait. Nothing probes before a 429's Retry-After has passed."""
+        retry_after = getattr(result.account.error, "retry_after", None) or 0.0
+        left = result.next_in
+        wait = min(left, max(target.interval, retry_after))
+        while not self._stopped.is_set():
+            await self._sleep(wait, wake)
+            left -= wait
+            if wake.is_set() or left <= 0 or self._stopped.is_set():
+                return
+            self.probes += 1
+            try:
+                assert target.probe is not None
+                await target.probe()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # still failing: keep backing off
+                wait = min(self._jitter(target.interval), left)
+                continue
+            return
 
     async def run(self) -> None:
         """Poll every target until :meth:`stop` or cancellation."""

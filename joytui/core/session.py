@@ -92,12 +92,14 @@ class Session:
                 error = AccountSetupError(handle.error or f"{handle.label}: not set up")
                 self.store.apply_error(handle.provider, handle.name, error)
                 continue
+            self.store.accounts[handle.key].interval = handle.refresh_seconds
             targets.append(
                 PollTarget(
                     handle.provider,
                     handle.name,
                     handle.refresh_seconds,
                     self._fetcher(handle.client, handle.key),
+                    probe=handle.client.check,
                 )
             )
         self.poller = Poller(self.store, targets, on_result=self._on_result)

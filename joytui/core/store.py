@@ -18,6 +18,9 @@ AccountKey = tuple[str, str]
 
 DOWN_AFTER_FAILURES = 3
 """Consecutive failed polls after which an account counts as down rather than degraded."""
+STALE_AFTER_INTERVALS = 3
+"""Data older than this many poll intervals is stale, whatever the last poll said (a poll
+that never finishes fails no poll)."""
 
 
 class Health(StrEnum):
@@ -60,6 +63,8 @@ class AccountState:
     error_at: float | None = None
     failures: int = 0
     """Consecutive failed polls."""
+    interval: float | None = None
+    """The account's poll interval, where it is polled (for staleness by age)."""
 
     @property
     def key(self) -> AccountKey:
@@ -78,6 +83,34 @@ class AccountState:
     def stale(self) -> bool:
         """True when the data on show is older than the last failed poll."""
         return self.error is not None and self.updated_at is not None
+
+    def stale_at(self, now: float) -> bool:
+        """True when the data on show is older than the last failed poll, or older than a
+        few poll intervals (a poll stuck in flight)."""
+        if self.stale:
+            return True
+        age = self.age(now)
+        return (
+            age is not None
+            and self.interval is not None
+            and age > STALE_AFTER_INTERVALS * self.interval + 1
+        )
+
+    def health_at(self, now: float) -> Health:
+        """:attr:`health`, but degraded when the data is stale by age with no error yet."""
+        health = self.health
+        if health is Health.OK and self.stale_at(now):
+            return Health.DEGRADED
+        return health
+
+    def problem_at(self, now: float) -> str | None:
+        """What is wrong, in words: the last error, or that no poll has finished lately."""
+        if self.error is not None:
+            return str(self.error)
+        if self.stale_at(now):
+            age = self.age(now) or 0.0
+            return f"no poll has finished for {age:.0f}s: the server may be slow or stuck"
+        return None
 
     def age(self, now: float) -> float | None:
         """Seconds since the last good snapshot."""

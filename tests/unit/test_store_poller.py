@@ -6,6 +6,7 @@ import random
 from joytui.core.poller import MAX_BACKOFF_SECONDS, Poller, PollTarget, backoff_delay
 from joytui.core.store import Health, Store
 from joytui.model import Resource, Snapshot, Status, Totals
+from joytui.providers.errors import RateLimitedError, ServerError
 
 
 class Flaky(Exception):
@@ -166,3 +167,75 @@ async def test_an_unexpected_exception_becomes_an_error_not_a_crash():
     poller = Poller(store, [PollTarget("joy", "a", 5.0, fetch)])
     result = await poller.poll_once(poller.targets[("joy", "a")])
     assert result.changes is None and isinstance(store.accounts[("joy", "a")].error, RuntimeError)
+
+
+async def test_a_probe_ends_the_backoff_once_the_account_works_again():
+    # Four failures grow the backoff to 8 intervals; the probe, once an interval, sees the
+    # server back after the fault clears, so the next poll comes one interval later.
+    store = Store()
+    failing = {"on": True}
+    waits: list[float] = []
+    probes: list[bool] = []
+
+    async def fetch():
+        if failing["on"]:
+            raise ServerError("server error (500)", provider="joy", account="a")
+        return snap(res("m1"))
+
+    async def probe():
+        probes.append(failing["on"])
+        if failing["on"]:
+            raise ServerError("server error (500)", provider="joy", account="a")
+
+    async def sleep(delay, wake):
+        waits.append(delay)
+        if len(probes) == 2:
+            failing["on"] = False  # the fault clears during the backoff
+        await asyncio.sleep(0)
+
+    target = PollTarget("joy", "a", 2.0, fetch, probe=probe)
+    poller = Poller(store, [target], sleep=sleep, rng=random.Random(1))
+    for _ in range(4):
+        await poller.poll_once(target)
+    state = store.accounts[("joy", "a")]
+    assert state.failures == 4
+    result = await poller.poll_once(target)  # a fifth failure: backoff 2 * 2**4 = 32 s
+    assert result.next_in > 20
+    task = asyncio.create_task(poller._back_off(target, result, asyncio.Event()))
+    await asyncio.wait_for(task, 5)
+    assert probes == [True, True, False]  # probed once an interval until it worked
+    assert sum(waits) < 4 * 2.0 * 1.1  # recovered within a few intervals, not 32 s
+    assert all(w <= 2.2 for w in waits)
+
+
+async def test_no_probe_before_retry_after():
+    store = Store()
+    waits: list[float] = []
+
+    async def fetch():
+        raise RateLimitedError("rate limited (429)", provider="joy", account="a", retry_after=30.0)
+
+    async def probe():
+        return None
+
+    async def sleep(delay, wake):
+        waits.append(delay)
+        await asyncio.sleep(0)
+
+    target = PollTarget("joy", "a", 2.0, fetch, probe=probe)
+    poller = Poller(store, [target], sleep=sleep)
+    result = await poller.poll_once(target)
+    await poller._back_off(target, result, asyncio.Event())
+    assert waits[0] >= 30.0
+
+
+def test_data_older_than_a_few_intervals_is_stale_whatever_the_state():
+    now = {"t": 1000.0}
+    store = Store(clock=lambda: now["t"])
+    store.apply_snapshot(snap(res("m1")))
+    state = store.accounts[("joy", "a")]
+    state.interval = 2.0
+    assert state.health_at(now["t"]) is Health.OK and not state.stale_at(now["t"])
+    now["t"] += 10  # a poll is stuck: no error, but nothing new for 5 intervals
+    assert state.stale_at(now["t"]) and state.health_at(now["t"]) is Health.DEGRADED
+    assert "no poll has finished for 10s" in state.problem_at(now["t"])

@@ -168,7 +168,8 @@ class DashboardScreen(Screen[None]):
 
     def _tick(self) -> None:
         # Ages only change what is on screen when something is stale or totals are shown.
-        if any(s.error is not None for s in self.session.accounts) or (
+        now = self.clock()
+        if any(s.error is not None or s.stale_at(now) for s in self.session.accounts) or (
             self.query_one(ContentSwitcher).current == "totals-scroll"
         ):
             self.show_health()

@@ -540,9 +540,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
 def stale_ages(accounts: Iterable[Any], now: float) -> dict[AccountKey, str]:
     """Account key -> age text for every account whose data is stale."""
-    return {
-        state.key: human_age(state.age(now)) for state in accounts if getattr(state, "stale", False)
-    }
+    return {state.key: human_age(state.age(now)) for state in accounts if state.stale_at(now)}
 
 
 __all__ = ["ResourceTable", "stale_ages"]

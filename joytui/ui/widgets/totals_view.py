@@ -82,7 +82,7 @@ class TotalsView(Static):
                 for by_status in state.totals.counts.values():
                     for st, n in by_status.items():
                         counts[st] = counts.get(st, 0) + n
-            health = state.health
+            health = state.health_at(self._now)
             colour = theme_style(self.app, health_style(health))
             age = human_age(state.age(self._now)) if state.updated_at is not None else "-"
             table.add_row(
@@ -92,10 +92,11 @@ class TotalsView(Static):
                 age,
                 *(str(counts.get(s.value, 0)) if counts.get(s.value) else "·" for s in Status),
             )
-            if state.error is not None:
+            problem = state.problem_at(self._now)
+            if problem is not None:
                 when = f"{human_age(self._now - state.error_at)} ago" if state.error_at else ""
                 line = Text(f"{HEALTH_GLYPHS[health]} ", style=colour)
-                line.append(printable(str(state.error)))
+                line.append(printable(problem))
                 if when:
                     line.append(f"  ({when}; {state.failures} failed in a row)", style="dim")
                 problems.append(line)
