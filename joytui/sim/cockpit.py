@@ -41,6 +41,8 @@ class SimHost:
     cpus: int
     memory_bytes: int
     reconnect_at: float | None = None
+    index: int = 0
+    """Its place among the hosts (the names faults cycle by it)."""
 
 
 @dataclass
@@ -59,6 +61,8 @@ class SimVM:
     settle: tuple[float, str] | None = None
     """(due time, status it settles to) while a transition is under way."""
     migration: str | None = None
+    index: int = 0
+    """Its place among the VMs (the names faults cycle by it)."""
 
 
 @dataclass
@@ -115,6 +119,7 @@ class CockpitSim:
                 sync_cursor=int(now) - rng.randint(0, 300),
                 cpus=rng.choice([32, 48, 64]),
                 memory_bytes=rng.choice([256, 384, 512]) * 2**30,
+                index=i,
             )
         host_ids = list(self.hosts)
         for i in range(14):
@@ -132,6 +137,7 @@ class CockpitSim:
                 os=rng.choice(OSES),
                 created_at=now - rng.uniform(86400, 400 * 86400),
                 started_at=now - rng.uniform(300, 30 * 86400),
+                index=i,
             )
 
     # -- tokens -------------------------------------------------------------------------------
@@ -270,11 +276,19 @@ class CockpitSim:
 
     # -- wire shapes --------------------------------------------------------------------------
 
+    def _hostname(self, host: SimHost) -> str:
+        shown = self.ctx.faults.name_for("cockpit", host.index)
+        return host.hostname if shown is None else shown
+
+    def _vm_name(self, vm: SimVM) -> str:
+        shown = self.ctx.faults.name_for("cockpit", vm.index)
+        return vm.name if shown is None else shown
+
     def _host_wire(self, host: SimHost) -> dict[str, Any]:
         vms = [v for v in self.vms.values() if v.host_id == host.id]
         return {
             "id": host.id,
-            "hostname": host.hostname,
+            "hostname": self._hostname(host),
             "status": host.status,
             "sync_cursor": host.sync_cursor,
             "cpus": host.cpus,
@@ -289,7 +303,7 @@ class CockpitSim:
         mem = vm.memory_mb * (0.3 + 0.6 * smooth_noise(now, 200, self.ctx.seed, vm.id, "mem"))
         return {
             "id": vm.id,
-            "name": vm.name,
+            "name": self._vm_name(vm),
             "host_id": vm.host_id,
             "status": vm.status,
             "vcpus": vm.vcpus,
@@ -381,7 +395,7 @@ class CockpitSim:
             return _error(409, "vm is migrating")
         host = self.hosts[vm.host_id]
         if host.status != "connected":
-            return _error(409, f"host {host.hostname} is disconnected")
+            return _error(409, f"host {self._hostname(host)} is disconnected")
         plan = {
             "start": ({"stopped", "error"}, "starting", "running"),
             "stop": (
@@ -421,7 +435,7 @@ class CockpitSim:
         if dest.id == vm.host_id:
             return _error(400, "destination_host_id: the vm is already on that host")
         if dest.status != "connected":
-            return _error(409, f"destination host {dest.hostname} is disconnected")
+            return _error(409, f"destination host {self._hostname(dest)} is disconnected")
         if copy_storage not in COPY_STORAGE_SECONDS:
             return _error(400, "copy_storage: expected none, all or inc")
         if not isinstance(live, bool):

@@ -33,6 +33,8 @@ class SimInstance:
     last_heartbeat: int
     settle_at: float | None = None
     """When a transition (creating, restarting) completes and the instance is running."""
+    index: int | None = None
+    """Its place in the seeded fleet (the names faults cycle by it); None if a client made it."""
 
 
 class InstancesSim:
@@ -60,6 +62,7 @@ class InstancesSim:
                 rng_key=i,
             )
             inst.started_at = now - rng.uniform(600, 20 * 86400)
+            inst.index = i
             if status == "creating":
                 inst.settle_at = now + rng.uniform(*TRANSITION_SECONDS)
 
@@ -122,10 +125,14 @@ class InstancesSim:
             "uptime_secs": int(now - inst.started_at) if running else 0,
         }
 
+    def _name(self, inst: SimInstance) -> str:
+        shown = self.ctx.faults.name_for("instances", inst.index)
+        return inst.name if shown is None else shown
+
     def _wire(self, inst: SimInstance) -> dict[str, Any]:
         return {
             "id": inst.id,
-            "name": inst.name,
+            "name": self._name(inst),
             "status": inst.status,
             "region": inst.region,
             "created_at": inst.created_at,

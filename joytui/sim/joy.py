@@ -158,6 +158,8 @@ class SimMachine:
     """The settled state a transition in progress ends in."""
     gen: int = 0
     """Bumped by every new transition so the heap can skip superseded entries."""
+    index: int = 0
+    """Its place in the fleet (the names faults cycle by it)."""
 
 
 class JoySim:
@@ -232,6 +234,7 @@ class JoySim:
                 qmp=SETTLED_QMP.get(status, "prelaunch"),
                 run_seconds=3600 + rand() * 300 * 86400,
                 started_at=now - uptime if status == "running" else None,
+                index=i,
             )
             while machine.ihash in self.by_hash:  # 128 random bits: never, but cheap to rule out
                 machine.ihash = f"{bits(128):032x}"
@@ -387,7 +390,7 @@ class JoySim:
             mem = int(maxmem * (0.25 + 0.6 * smooth_noise(now, 300, *key, "mem")))
             freemem = max(0, maxmem - mem - maxmem // 24)
         return {
-            "name": _vm_name(self.ctx.seed, m),
+            "name": self._name(m),
             "netout": netout,
             "uptime": int(now - m.started_at) if m.started_at is not None else 0,
             "agent": 1,
@@ -414,6 +417,10 @@ class JoySim:
             "balloon": maxmem,
         }
 
+    def _name(self, m: SimMachine) -> str:
+        shown = self.ctx.faults.name_for("joy", m.index)
+        return _vm_name(self.ctx.seed, m) if shown is None else shown
+
     def _qemu_config(self, m: SimMachine) -> dict[str, Any]:
         digest = hashlib.sha1(f"{self.ctx.seed}-{m.ihash}".encode()).hexdigest()
         sockets = 2 if m.core % 2 == 0 else 1
@@ -432,7 +439,7 @@ class JoySim:
             f"{digest[20:32]}",
             "scsi0": f"ssd-raid:{m.vmid}/vm-{m.vmid}-disk-0.raw,aio=threads,cache=unsafe,"
             f"format=raw,iothread=1,size={m.storage}G,ssd=1",
-            "name": _vm_name(self.ctx.seed, m),
+            "name": self._name(m),
             "onboot": 1,
             "scsihw": "virtio-scsi-single",
             "agent": "1",

@@ -126,6 +126,8 @@ class SimService:
     app: AppProfile
     last_spawned_at: float | None = None
     keys: dict[str, SimBackend] = field(default_factory=dict)
+    name_index: int | None = None
+    """Its place among the services the simulator made up (the names faults cycle by it)."""
 
 
 class Watcher(Protocol):
@@ -165,6 +167,8 @@ class SimBackend:
     statuses: list[StatusEntry] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     watchers: set[Watcher] = field(default_factory=set)
+    key_index: int | None = None
+    """Its place among the keys the simulator made up (the names faults cycle by it)."""
 
     @property
     def status(self) -> str:
@@ -219,6 +223,7 @@ class JamsocketFleet:
         """Backends not yet terminating, by id."""
         self._heap: list[tuple[float, int, str, str, Any]] = []
         self._seq = 0
+        self._made_up_keys = 0
         self._t0 = ctx.now()
         self._horizon = self._t0
         if populate is not None:
@@ -241,8 +246,12 @@ class JamsocketFleet:
         connected: bool = False,
         slow_pull: bool = False,
         stop_after: str = "ready",
+        key_from_client: bool = False,
     ) -> SimBackend:
-        """Create a backend at ``now`` (status scheduled) and queue its way to ``stop_after``."""
+        """Create a backend at ``now`` (status scheduled) and queue its way to ``stop_after``.
+
+        ``key_from_client`` marks a key a client chose; the names faults leave those alone.
+        """
         ident = "".join(rng.choices(ID_CHARS, k=5))
         while ident in self.backends:
             ident = "".join(rng.choices(ID_CHARS, k=5))
@@ -277,6 +286,9 @@ class JamsocketFleet:
         self.live[ident] = backend
         if key:
             service.keys[key] = backend
+            if not key_from_client:
+                backend.key_index = self._made_up_keys
+                self._made_up_keys += 1
         self._append(backend, StatusEntry("scheduled", backend.created_at))
         oom = mem_limit < OOM_FLOOR
         t = backend.created_at

@@ -18,11 +18,15 @@ Where the spec is silent the simulator is plausible:
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from joytui.sim.base import SimContext, SimRefusal
 from joytui.sim.jamsocket.fleet import (
@@ -49,6 +53,7 @@ from joytui.sim.jamsocket.streams import (
 )
 from joytui.sim.jamsocket.wire import (
     SERVICE_NAME,
+    ShownNames,
     SpawnConfigError,
     backend_item,
     backend_metadata,
@@ -62,6 +67,29 @@ from joytui.sim.jamsocket.wire import (
     service_wire,
 )
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _ShownServiceRoute(BaseRoute):
+    """Serves the service endpoints whose shown name no path pattern can hold (see
+    :meth:`JamsocketSim._shown_service_endpoint`); matches nothing when names are the fleet's."""
+
+    def __init__(self, resolve: Callable[[Scope], tuple[Endpoint, dict[str, str]] | None]) -> None:
+        self._resolve = resolve
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        found = self._resolve(scope) if scope["type"] == "http" else None
+        if found is None:
+            return Match.NONE, {}
+        endpoint, params = found
+        return Match.FULL, {"endpoint": endpoint, "path_params": params}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await request_response(scope["endpoint"])(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
 
 class JamsocketSim:
     """Services, images and session backends of one demo account, behind the v2 API."""
@@ -73,6 +101,14 @@ class JamsocketSim:
         self._spawns = 0
         self._errors = 0
         self._api_routes = self._build_routes()
+        self._service_endpoints: dict[tuple[str, str], Endpoint] = {
+            ("", "GET"): self._get_service,
+            ("connect", "POST"): self._connect,
+            ("backends", "GET"): self._service_backends,
+            ("images", "GET"): self._images,
+            ("update", "POST"): self._update_service,
+            ("delete", "POST"): self._delete_service,
+        }
         self.fleet = JamsocketFleet(ctx, seed_fleet)
 
     @property
@@ -115,7 +151,11 @@ class JamsocketSim:
 
     def routes(self) -> list[BaseRoute]:
         """The v2 API, then a catch-all so unknown ``/v2/`` paths also answer JSON errors."""
-        return [*self._api_routes, Route("/v2/{rest:path}", self._fallback, methods=None)]
+        return [
+            _ShownServiceRoute(self._shown_service_endpoint),
+            *self._api_routes,
+            Route("/v2/{rest:path}", self._fallback, methods=None),
+        ]
 
     def control_routes(self) -> list[BaseRoute]:
         """``POST /kill/{id}`` (die now), and the pages ``url`` and ``ready_url`` point at."""
@@ -131,6 +171,23 @@ class JamsocketSim:
         self._errors += 1
         rng = self.ctx.rng(NAME, "error", self._errors)
         return JSONResponse(error_wire(status, code, message, rng), status_code=status)
+
+    def _shown_service_endpoint(self, scope: Scope) -> tuple[Endpoint, dict[str, str]] | None:
+        """Under a names fault, the service endpoint a path names when the route patterns
+        cannot: a shown service name that is empty or holds a slash (sent as ``%2F``)."""
+        if self.ctx.faults.names(NAME) is None:
+            return None
+        raw = scope.get("raw_path") or scope["path"].encode()
+        parts = [unquote_to_bytes(p).decode("utf-8", "replace") for p in raw.split(b"/")]
+        if len(parts) not in (5, 6) or parts[:3] != ["", "v2", "service"]:
+            return None
+        if parts[4] and "/" not in parts[4]:
+            return None  # the ordinary routes match it
+        tail = parts[5] if len(parts) == 6 else ""
+        endpoint = self._service_endpoints.get((tail, scope["method"]))
+        if endpoint is None:
+            return None
+        return endpoint, {"account": parts[3], "service": parts[4]}
 
     def _refuse(self, status: int, code: str, message: str) -> SimRefusal:
         return SimRefusal(self._error(status, code, message))
@@ -152,8 +209,11 @@ class JamsocketSim:
                 403, "Forbidden", f"The access token has no access to account {account!r}."
             )
 
+    def _shown(self) -> ShownNames:
+        return ShownNames(self.ctx.faults.names(NAME), self.services.values())
+
     def _find_service(self, request: Request) -> SimService:
-        service = self.services.get(request.path_params["service"])
+        service = self._shown().find_service(request.path_params["service"])
         if service is None:
             name = request.path_params["service"]
             raise self._refuse(404, "NotFound", f"Service {name!r} not found in {DEMO_ACCOUNT!r}.")
@@ -187,7 +247,8 @@ class JamsocketSim:
 
     async def _list_services(self, request: Request) -> Response:
         self._authorize(request)
-        return JSONResponse({"services": sorted(self.services)})
+        shown = self._shown()
+        return JSONResponse({"services": sorted(shown.service(s) for s in self.services.values())})
 
     async def _create_service(self, request: Request) -> Response:
         self._authorize(request)
@@ -199,7 +260,7 @@ class JamsocketSim:
                 "InvalidRequest",
                 'Body must be {"name": string}: lowercase letters, digits and dashes.',
             )
-        if name in self.services:
+        if name in self.services or self._shown().find_service(name) is not None:
             return self._error(409, "Conflict", f"Service {name!r} already exists.")
         now = self.fleet.sync()
         self.services[name] = SimService(
@@ -215,7 +276,7 @@ class JamsocketSim:
     async def _get_service(self, request: Request) -> Response:
         self._authorize(request)
         found = self._find_service(request)
-        return JSONResponse(service_wire(found))
+        return JSONResponse(service_wire(found, self._shown()))
 
     async def _delete_service(self, request: Request) -> Response:
         self._authorize(request)
@@ -230,7 +291,8 @@ class JamsocketSim:
         self._authorize(request)
         found = self._find_service(request)
         newest_first = sorted(found.images, key=lambda i: i.upload_time, reverse=True)
-        return JSONResponse({"images": [image_wire(found, i) for i in newest_first]})
+        shown = self._shown()
+        return JSONResponse({"images": [image_wire(found, i, shown) for i in newest_first]})
 
     async def _update_service(self, request: Request) -> Response:
         self._authorize(request)
@@ -240,8 +302,9 @@ class JamsocketSim:
         if not isinstance(tag, str) or not tag:
             return self._error(400, "InvalidRequest", 'Body must be {"image_tag": string}.')
         if self.fleet.resolve_image(found, tag, self.ctx.now()) is None:
+            name = self._shown().service(found)
             return self._error(
-                400, "InvalidRequest", f"No image of {found.name!r} has tag or digest {tag!r}."
+                400, "InvalidRequest", f"No image of {name!r} has tag or digest {tag!r}."
             )
         for environment in found.environments:
             environment.image_tag = tag
@@ -258,7 +321,8 @@ class JamsocketSim:
         except SpawnConfigError as exc:
             return self._error(400, "InvalidRequest", str(exc))
         now = self.fleet.sync()
-        if key is not None and (holder := found.keys.get(key)) is not None:
+        shown = self._shown()
+        if key is not None and (holder := shown.holder(found, key)) is not None:
             self.fleet.touch(holder, now)
             return JSONResponse(connection(self.ctx, holder, spawned=False))
         if spawn is None:
@@ -269,13 +333,16 @@ class JamsocketSim:
             )
         if not found.images:
             return self._error(
-                400, "InvalidRequest", f"Service {found.name!r} has no images; push one first."
+                400,
+                "InvalidRequest",
+                f"Service {shown.service(found)!r} has no images; push one first.",
             )
         tag = spawn.tag or found.environments[0].image_tag
         image = self.fleet.resolve_image(found, tag, now)
         if image is None:
+            name = shown.service(found)
             return self._error(
-                400, "InvalidRequest", f"No image of {found.name!r} has tag or digest {tag!r}."
+                400, "InvalidRequest", f"No image of {name!r} has tag or digest {tag!r}."
             )
         self._spawns += 1
         backend = self.fleet.spawn(
@@ -286,6 +353,7 @@ class JamsocketSim:
             cfg=spawn,
             image=image,
             rng=self.ctx.rng(NAME, "spawn", self._spawns),
+            key_from_client=True,
         )
         return JSONResponse(connection(self.ctx, backend, spawned=True))
 
@@ -297,7 +365,7 @@ class JamsocketSim:
     async def _get_backend(self, request: Request) -> Response:
         self._authorize(request)
         found = self._find_backend(request)
-        return JSONResponse(backend_metadata(found))
+        return JSONResponse(backend_metadata(found, self._shown()))
 
     async def _service_backends(self, request: Request) -> Response:
         self._authorize(request)
@@ -324,13 +392,15 @@ class JamsocketSim:
                 continue
             chosen.append(b)
         chosen.sort(key=lambda b: (b.created_at, b.id), reverse=True)
-        return JSONResponse({"backends": [backend_item(b) for b in chosen]})
+        shown = self._shown()
+        return JSONResponse({"backends": [backend_item(b, shown) for b in chosen]})
 
     async def _running_backends(self, request: Request) -> Response:
         self._authorize(request)
         running = [b for b in self.backends.values() if b.status != "terminated"]
         running.sort(key=lambda b: (b.created_at, b.id), reverse=True)
-        return JSONResponse({"running_backends": [backend_item(b) for b in running]})
+        shown = self._shown()
+        return JSONResponse({"running_backends": [backend_item(b, shown) for b in running]})
 
     async def _terminate_route(self, request: Request) -> Response:
         self._authorize(request)

@@ -65,15 +65,15 @@ def seed_fleet(fleet: JamsocketFleet, now: float) -> None:
     """Seed the services and backends of the demo account, each backend's fate queued."""
     rng = fleet.ctx.rng(NAME, "fleet")
     names = rng.sample(sorted(SERVICE_APPS), rng.choice([3, 4]))
-    for name in names:
-        _seed_service(fleet, name, now)
+    for index, name in enumerate(names):
+        _seed_service(fleet, name, now, index)
     fates = list(BASE_FATES) + rng.choices(EXTRA_FATES, k=rng.randint(0, 4))
     rng.shuffle(fates)
     for i, fate in enumerate(fates):
         _seed_backend(fleet, i, fate, now)
 
 
-def _seed_service(fleet: JamsocketFleet, name: str, now: float) -> None:
+def _seed_service(fleet: JamsocketFleet, name: str, now: float, index: int) -> None:
     rng = fleet.ctx.rng(NAME, "service", name)
     upload = now - rng.uniform(2.5, 6) * 86400
     uploads = [upload]
@@ -107,6 +107,7 @@ def _seed_service(fleet: JamsocketFleet, name: str, now: float) -> None:
         images=images,
         default_mem=rng.choice([512 * MIB, 1024 * MIB, 2048 * MIB]),
         app=SERVICE_APPS[name],
+        name_index=index,
     )
 
 

@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any, Protocol
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
+from starlette.types import Send
 
 from joytui.sim.clock import seeded_rng
 from joytui.sim.jamsocket.fleet import (
@@ -85,7 +87,7 @@ class Wakeup:
 
 async def stream_events(
     fleet: JamsocketFleet, backend: SimBackend, feed: Feed
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Drive one SSE stream: poll the feed, write events and keep-alives, sleep between."""
     loop = asyncio.get_running_loop()
     wakeup = Wakeup()
@@ -301,12 +303,32 @@ def _last_words(b: SimBackend) -> list[tuple[float, str]]:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def sse_response(stream: AsyncIterator[bytes], cors: bool = False) -> StreamingResponse:
+class EventStreamResponse(StreamingResponse):
+    """An event stream whose generator is closed however the answer ends.
+
+    A client that leaves while a write is under way (a dripped one, say) cancels the write,
+    not the generator; closing it here still runs its cleanup (its backend's watchers).
+    """
+
+    def __init__(self, stream: AsyncGenerator[bytes, None], headers: dict[str, str]) -> None:
+        super().__init__(stream, media_type="text/event-stream", headers=headers)
+        self._stream = stream
+
+    async def stream_response(self, send: Send) -> None:
+        """Send the events, then close the generator even when cancelled."""
+        try:
+            await super().stream_response(send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._stream.aclose()
+
+
+def sse_response(stream: AsyncGenerator[bytes, None], cors: bool = False) -> StreamingResponse:
     """An event-stream answer that no proxy buffers or caches."""
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if cors:
         headers["Access-Control-Allow-Origin"] = "*"
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    return EventStreamResponse(stream, headers)
 
 
 def json_event(ident: int, data: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,70 @@ SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 class SpawnConfigError(ValueError):
     """A connect request whose body does not follow the spec's schema."""
+
+
+# -- names ------------------------------------------------------------------------------------
+
+
+class ShownNames:
+    """The service names and backend keys the API shows.
+
+    Normally the fleet's own. Under a names fault (``names_file``, ``hostile_names``) the ones
+    the simulator made up are taken from that list instead, cycled. Being ids they stay
+    unique: a service name already in use gets the first free ``~N`` suffix, and keys get
+    ``~N`` for the N-th round of the list.
+    """
+
+    def __init__(self, names: tuple[str, ...] | None, services: Iterable[SimService]) -> None:
+        self.names = names
+        self._shown: dict[SimService, str] = {}
+        everything = list(services)
+        taken = {s.name for s in everything if names is None or s.name_index is None}
+        for s in everything:
+            if names is None or s.name_index is None:
+                self._shown[s] = s.name
+            else:
+                shown = _unclashing(names[s.name_index % len(names)], taken)
+                taken.add(shown)
+                self._shown[s] = shown
+        self._by_shown = {shown: s for s, shown in self._shown.items()}
+
+    def service(self, s: SimService) -> str:
+        """The name ``s`` is shown with."""
+        return self._shown.get(s, s.name)
+
+    def find_service(self, shown: str) -> SimService | None:
+        """The service shown as ``shown``, if any."""
+        return self._by_shown.get(shown)
+
+    def key(self, b: SimBackend) -> str | None:
+        """The key ``b`` is shown with (None when it has none)."""
+        if self.names is None or b.key is None or b.key_index is None:
+            return b.key
+        return _cycled(self.names, b.key_index)
+
+    def holder(self, service: SimService, key: str) -> SimBackend | None:
+        """The live backend of ``service`` whose shown (or own) key is ``key``."""
+        if self.names is not None:
+            for backend in service.keys.values():
+                if self.key(backend) == key:
+                    return backend
+        return service.keys.get(key)
+
+
+def _cycled(names: tuple[str, ...], index: int) -> str:
+    name = names[index % len(names)]
+    rounds = index // len(names)
+    return name if rounds == 0 else f"{name}~{rounds + 1}"
+
+
+def _unclashing(name: str, taken: set[str]) -> str:
+    suffix = 2
+    unique = name
+    while unique in taken:
+        unique = f"{name}~{suffix}"
+        suffix += 1
+    return unique
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -73,7 +138,7 @@ def history_status(entry: StatusEntry) -> dict[str, Any]:
     return out
 
 
-def _backend_common(b: SimBackend) -> dict[str, Any]:
+def _backend_common(b: SimBackend, shown: ShownNames) -> dict[str, Any]:
     return {
         "account_name": DEMO_ACCOUNT,
         "cluster_name": b.environment.cluster,
@@ -81,30 +146,30 @@ def _backend_common(b: SimBackend) -> dict[str, Any]:
         "environment_name": b.environment.name,
         "id": b.id,
         "image_digest": b.image_digest,
-        "key": b.key,
+        "key": shown.key(b),
         "max_mem_bytes": b.max_mem_bytes,
-        "service_name": b.service.name,
+        "service_name": shown.service(b.service),
     }
 
 
-def backend_item(b: SimBackend) -> dict[str, Any]:
+def backend_item(b: SimBackend, shown: ShownNames) -> dict[str, Any]:
     """A backend as the backend lists show it, with its latest status."""
     return {
-        **_backend_common(b),
+        **_backend_common(b, shown),
         "ready_timestamp": iso(b.ready_at) if b.ready_at is not None else None,
         "status": public_status(b.statuses[-1]),
     }
 
 
-def backend_metadata(b: SimBackend) -> dict[str, Any]:
+def backend_metadata(b: SimBackend, shown: ShownNames) -> dict[str, Any]:
     """A backend as ``GET /v2/backend/{id}`` shows it, with its whole status history."""
     return {
-        **_backend_common(b),
+        **_backend_common(b, shown),
         "statuses": [history_status(e) for e in b.statuses],
     }
 
 
-def service_wire(s: SimService) -> dict[str, Any]:
+def service_wire(s: SimService, shown: ShownNames) -> dict[str, Any]:
     """A service as ``GET /v2/service/{account}/{service}`` shows it."""
     newest = max(s.images, key=lambda i: i.upload_time) if s.images else None
     return {
@@ -120,20 +185,20 @@ def service_wire(s: SimService) -> dict[str, Any]:
             }
             for e in s.environments
         ],
-        "image_name": f"registry.jamsocket.com/{DEMO_ACCOUNT}/{s.name}",
+        "image_name": f"registry.jamsocket.com/{DEMO_ACCOUNT}/{shown.service(s)}",
         "last_image_digest": newest.digest if newest else None,
         "last_image_upload_time": iso(newest.upload_time) if newest else None,
         "last_spawned_at": _iso_or_none(s.last_spawned_at),
-        "name": s.name,
+        "name": shown.service(s),
     }
 
 
-def image_wire(s: SimService, image: SimImage) -> dict[str, Any]:
+def image_wire(s: SimService, image: SimImage, shown: ShownNames) -> dict[str, Any]:
     """An image as the service's image list shows it."""
     out: dict[str, Any] = {"digest": image.digest}
     if image.git_commit is not None:
         out["git_commit"] = dict(image.git_commit)
-    out["repository"] = f"{DEMO_ACCOUNT}/{s.name}"
+    out["repository"] = f"{DEMO_ACCOUNT}/{shown.service(s)}"
     out["tag"] = image.tag
     out["upload_time"] = _iso_seconds(image.upload_time)
     return out
