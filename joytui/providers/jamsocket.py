@@ -91,6 +91,7 @@ from joytui.providers.wire import (
     decode_json,
     map_status,
     parse_model,
+    to_text,
 )
 
 log = logging.getLogger("joytui.providers.jamsocket")
@@ -226,10 +227,18 @@ class Service(WireModel):
     last_spawned_at: Timestamp = None
 
 
-class ServiceList(WireModel):
-    """``GET /v2/account/{account}/services``: service names."""
+def _service_names(value: Any) -> Any:
+    # One unusable entry (empty, not text) must not cost the account its whole list.
+    if not isinstance(value, list):
+        return value
+    names = [to_text(v) if not isinstance(v, dict | list | bool) else None for v in value]
+    return [n for n in names if n]
 
-    services: list[Ident]
+
+class ServiceList(WireModel):
+    """``GET /v2/account/{account}/services``: service names (unusable entries skipped)."""
+
+    services: Annotated[list[Ident], BeforeValidator(_service_names)]
 
 
 class GitCommit(WireModel):
@@ -849,10 +858,6 @@ class JamsocketClient(ProviderClient):
         ordered = sorted(backends.values(), key=lambda b: (-(b.created_at or 0.0), b.id))
         resources += [self.backend_resource(b) for b in ordered]
         return self.make_snapshot(resources)
-
-    async def check(self) -> None:
-        """Probe the account with one authenticated read (the service list)."""
-        await self.services()
 
     async def actions(self, resource: Resource) -> list[Action]:
         """A backend: ``terminate`` until termination starts, ``terminate_hard`` until it is
