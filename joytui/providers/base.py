@@ -13,6 +13,7 @@ import abc
 import asyncio
 import logging
 import random
+import statistics
 import time
 import weakref
 from collections import deque
@@ -391,6 +392,10 @@ class ProviderClient(abc.ABC):
     def slowest_round_trip(self) -> float:
         """The slowest of the last few exchanges, in seconds (0 before the first)."""
         return max(self._round_trips, default=0.0)
+
+    def typical_round_trip(self) -> float:
+        """The median of the last few exchanges, in seconds (0 before the first)."""
+        return statistics.median(self._round_trips) if self._round_trips else 0.0
 
     def _retry_delay(self, err: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None to give up now."""

@@ -10,8 +10,16 @@ A one-shot snapshot (``snapshot(None)``, ``joytui list``) asks every machine. A 
 seconds. So the client spreads them over polls (:meth:`JoyClient.poll_budget`): a first poll of
 :data:`FIRST_POLL_INFOS`, then each poll the priority machines (the rows on screen) plus a
 rotation through the rest, sized so the whole fleet is visited in about :data:`CYCLE_POLLS`
-polls (the first poll has nothing on screen to put first yet). The last known status is kept
-for the machines not asked this time.
+polls (the first poll has nothing on screen to put first yet). After the priority machines a
+poll asks those never asked yet, then the least recently asked. While more machines have no
+status than the rotation would reach in :data:`CATCH_UP_POLLS` polls, a poll catches up: it
+asks as many as it can in about :data:`CATCH_UP_SECONDS` at the account's concurrency. The last
+known status is kept for the machines not asked this time; :attr:`JoyClient.unknown_count`
+says how many have none yet.
+
+A machine's ``name`` is its VM name (``qemuConfig.name``, else ``Current.name``) once a
+machine_info is known, else the ``machine`` number of the list; the number stays in
+``detail["machine"]`` (searchable either way).
 """
 
 from __future__ import annotations
@@ -70,6 +78,10 @@ ROTATION_INFOS = 8
 """machine_info calls per repeating poll beyond the priority machines, at least."""
 CYCLE_POLLS = 60
 """A big fleet's rotation is sized to visit every machine within about this many polls."""
+CATCH_UP_POLLS = 3
+"""More machines without a status than the rotation reaches in this many polls: catch up."""
+CATCH_UP_SECONDS = 2.0
+"""About how long a catch-up poll may spend on machine_info (at the measured rate)."""
 CHUNK = 2000
 """Machines parsed or adapted between two yields to the event loop."""
 
@@ -382,7 +394,9 @@ def _slim(info: MachineInfo) -> MachineInfo:
     qemu = info.qemu_config
     return MachineInfo.model_construct(
         current=info.current,
-        qemu_config=QemuConfig.model_construct(meta=qemu.meta) if qemu is not None else None,
+        qemu_config=(
+            QemuConfig.model_construct(name=qemu.name, meta=qemu.meta) if qemu is not None else None
+        ),
         ip=info.ip,
         os=info.os,
     )
@@ -408,12 +422,21 @@ class JoyClient(ProviderClient):
     """machine_info calls per repeating poll beyond the priority machines, at least."""
     cycle_polls: int = CYCLE_POLLS
     """A big fleet's rotation visits every machine within about this many polls."""
+    catch_up_polls: int = CATCH_UP_POLLS
+    """More machines without a status than the rotation reaches in this many polls: a poll
+    catches up (see :meth:`poll_budget`)."""
+    catch_up_seconds: float = CATCH_UP_SECONDS
+    """About how long a catch-up poll may spend on machine_info."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._info: dict[str, MachineInfo] = {}
         self._info_time: dict[str, float] = {}
-        self._rotation = 0
+        # ihash -> None, least recently asked first (re-asking moves a machine to the end).
+        self._asked: dict[str, None] = {}
+        self._listed: set[str] = set()  # the ihashes of the last machine_list
+        self._unknown = 0  # listed machines without a machine_info yet
+        self._info_rate: float | None = None  # machine_info/s of the last big fan-out
         self._polled = False  # has a snapshot succeeded yet (see poll_budget)
         self.info_errors: dict[str, ProviderError] = {}
         """ihash -> why its last machine_info failed, for the machines of the last snapshot."""
@@ -485,6 +508,8 @@ class JoyClient(ProviderClient):
         """``type=machine_info`` for one machine (``instance_token`` = its ihash)."""
         data = await self.connect("machine_info", retry=True, instance_token=ihash)
         info: MachineInfo = self.apply_reader(read_machine_info, data)
+        if ihash not in self._info and ihash in self._listed:
+            self._unknown -= 1
         self._info[ihash] = _slim(info)
         self._info_time[ihash] = time.time()
         return info
@@ -525,7 +550,11 @@ class JoyClient(ProviderClient):
         return self.resource(
             kind="machine",
             id=item.ihash,
-            name=item.machine or (cur.name if cur else None) or item.ihash,
+            # The VM name once known; the machine number (detail["machine"]) before.
+            name=(qemu.name if qemu else None)
+            or (cur.name if cur else None)
+            or item.machine
+            or item.ihash,
             status=status,
             raw_status=raw,
             ip=item.ip or (info.ip if info else None),
@@ -536,6 +565,7 @@ class JoyClient(ProviderClient):
             vcpus=item.core if item.core is not None else (cur.cpus if cur else None),
             created_at=qemu.created_at if qemu is not None else None,
             detail={
+                "machine": item.machine,
                 "vm_name": cur.name if cur else None,
                 "platform": item.platform or (info.os if info else None),
                 "storage_gb": item.storage,
@@ -555,31 +585,52 @@ class JoyClient(ProviderClient):
         when = self._info_time.get(ihash)
         return None if when is None else round(max(0.0, time.time() - when), 1)
 
+    @property
+    def unknown_count(self) -> int:
+        """How many machines of the last machine_list have no status yet (no machine_info
+        answered): cheap, for a progress display. It falls while a poll's answers arrive."""
+        return max(0, self._unknown)
+
     def _choose(self, ids: list[str], budget: int | None, priority_ids: Iterable[str]) -> list[str]:
-        """Which machines get a machine_info this poll: all, or the budget's worth,
-        priority first, then the rest in rotation from where the last poll stopped."""
+        """Which machines get a machine_info this poll: all, or the budget's worth: the
+        priority ones first, then those never asked, then the least recently asked."""
         if budget is None:
             return ids
         budget = max(0, budget)
-        known = set(ids)
+        listed = self._listed
         chosen: list[str] = []
         seen: set[str] = set()
         for ihash in priority_ids:
             if len(chosen) >= budget:
                 break
-            if ihash in known and ihash not in seen:
+            if ihash in listed and ihash not in seen:
                 chosen.append(ihash)
                 seen.add(ihash)
-        rest = [i for i in ids if i not in seen]
-        room = min(budget - len(chosen), len(rest))
-        if room > 0:
-            start = self._rotation % len(rest)
-            chosen.extend(rest[(start + k) % len(rest)] for k in range(room))
-            self._rotation = (start + room) % len(rest)
+        if len(chosen) < budget:
+            asked = self._asked
+            for ihash in ids:  # never asked, in list order
+                if ihash not in asked and ihash not in seen:
+                    chosen.append(ihash)
+                    seen.add(ihash)
+                    if len(chosen) >= budget:
+                        break
+        if len(chosen) < budget:
+            for ihash in self._asked:  # least recently asked first
+                if ihash not in seen:
+                    chosen.append(ihash)
+                    if len(chosen) >= budget:
+                        break
+        for ihash in chosen:
+            self._asked.pop(ihash, None)
+            self._asked[ihash] = None
         return chosen
 
+    def _fan_out_width(self) -> int:
+        """How many machine_info calls may be in flight now."""
+        return max(1, self.info_concurrency)
+
     async def _fetch_infos(self, ids: list[str]) -> dict[str, ProviderError]:
-        """machine_info for ``ids``, at most :attr:`info_concurrency` at a time; the failures."""
+        """machine_info for ``ids``, at most :meth:`_fan_out_width` at a time; the failures."""
         failures: dict[str, ProviderError] = {}
         pending = iter(ids)
 
@@ -592,22 +643,44 @@ class JoyClient(ProviderClient):
                     if isinstance(err, AuthError):
                         return
 
-        workers = max(1, min(self.info_concurrency, len(ids)))
+        workers = min(self._fan_out_width(), len(ids))
+        started = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(workers)))
+        elapsed = time.monotonic() - started
+        if len(ids) >= 2 * workers and elapsed > 0 and len(failures) < len(ids):
+            # A fan-out that kept every worker busy measures what a catch-up poll can do.
+            self._info_rate = (len(ids) - len(failures)) / elapsed
         return failures
 
     def poll_budget(self, ids: Sequence[str], priority_ids: Sequence[str]) -> int:
         """How many machine_info calls a repeating poll of the machines ``ids`` makes: the
         first one :attr:`first_poll_infos`; later ones the priority machines plus a rotation
         of ``len(ids) // cycle_polls``, within :attr:`rotation_infos`..:attr:`first_poll_infos`
-        (the visible rows are fresh every poll, the rest within about :attr:`cycle_polls`)."""
+        (the visible rows are fresh every poll, the rest within about :attr:`cycle_polls`).
+
+        Catching up: while more listed machines have no status (:attr:`unknown_count`) than
+        that rotation reaches in :attr:`catch_up_polls` polls, a later poll asks as many of
+        them as the last polls' rate gets through in about :attr:`catch_up_seconds` (the
+        account's concurrency bounds what is in flight), so a big fleet is known in a few
+        polls instead of minutes."""
         if not self._polled:
-            return self.first_poll_infos
+            return self.first_poll_infos  # quick, so the first rows show at once
         known = set(ids)
         priority = len({i for i in priority_ids if i in known})
         share = len(ids) // max(1, self.cycle_polls)
         rotation = max(self.rotation_infos, min(self.first_poll_infos, share))
+        unknown = self.unknown_count
+        if unknown > (priority + rotation) * max(1, self.catch_up_polls):
+            rotation = max(rotation, min(unknown, self._catch_up_infos()))
         return priority + rotation
+
+    def _catch_up_infos(self) -> int:
+        """machine_info calls a catch-up poll makes: the measured rate (else the concurrency
+        over a typical round trip) times :attr:`catch_up_seconds`."""
+        rate = self._info_rate
+        if rate is None:
+            rate = self._fan_out_width() / max(self.typical_round_trip(), 0.001)
+        return max(self.first_poll_infos, int(rate * self.catch_up_seconds))
 
     async def snapshot(
         self,
@@ -645,16 +718,22 @@ class JoyClient(ProviderClient):
         machines, dash = await gather_first_error([self.machine_list(), self.dashboardinfo()])
         assert isinstance(machines, list) and isinstance(dash, DashboardInfo)
         ids = list(dict.fromkeys(m.ihash for m in machines))
-        for gone in set(self._info) - set(ids):
+        listed = set(ids)
+        for gone in set(self._info) - listed:
             self._info.pop(gone, None)
             self._info_time.pop(gone, None)
+        for gone in set(self._asked) - listed:
+            del self._asked[gone]
+        self._listed = listed
+        self._unknown = len(listed) - len(self._info)
         if callable(budget):
             budget = budget(ids, priority_ids)
         chosen = self._choose(ids, budget, priority_ids)
         failures = await self._fetch_infos(chosen) if chosen else {}
         for ihash in chosen:
             if ihash in failures and isinstance(failures[ihash], NotFoundError):
-                self._info.pop(ihash, None)  # deleted between the list and the info
+                if self._info.pop(ihash, None) is not None:  # deleted between list and info
+                    self._unknown += 1
         self.info_errors = failures
         auth = next((e for e in failures.values() if isinstance(e, AuthError)), None)
         if auth is not None:
@@ -668,10 +747,6 @@ class JoyClient(ProviderClient):
             await asyncio.sleep(0)  # see machine_list: keep a UI on this loop drawing
         self._polled = True
         return self.make_snapshot(resources, dash.figures())
-
-    async def check(self) -> None:
-        """Probe the account with one dashboardinfo call."""
-        await self.dashboardinfo()
 
     async def actions(self, resource: Resource) -> list[Action]:
         """The eight power states (force_shutdown and force_reboot are destructive)."""

@@ -29,10 +29,12 @@ from joytui.providers.joy import (
     mask_secret,
     read_answer,
 )
+from joytui.sim.base import SimOptions
 from joytui.sim.joy import ACTIONS, DEMO_KEY, DEMO_TOKEN
 from tests.conftest import advance, set_faults
 
 GiB = 2**30
+JOY_HEADERS = {"x-api-token": DEMO_TOKEN, "x-api-key": DEMO_KEY}
 
 
 def client_for(sim, token: str = DEMO_TOKEN, key: str = DEMO_KEY) -> JoyClient:
@@ -157,7 +159,14 @@ async def test_account_info_masks_the_credentials(shared):
     assert account.api_token.status == "enabled"
 
 
-async def test_snapshot_has_every_machine_with_its_status(shared):
+def wire_vm_name(http: httpx.Client, ihash: str) -> str:
+    """qemuConfig.name of a machine, as the API sends it."""
+    body = {"type": "machine_info", "instance_token": ihash}
+    doc = http.post("/api/connect/", json=body, headers=JOY_HEADERS).json()
+    return (json.loads(doc) if isinstance(doc, str) else doc)["qemuConfig"]["name"]
+
+
+async def test_snapshot_has_every_machine_with_its_status(shared, shared_http):
     truth = sim_machines(shared)
     async with client_for(shared) as client:
         sent = count_types(client)
@@ -166,7 +175,14 @@ async def test_snapshot_has_every_machine_with_its_status(shared):
     assert len(snap.resources) == len(truth)
     for r in snap.resources:
         m = truth[r.id]
-        assert (r.kind, r.name, r.ip, r.location) == ("machine", str(m.vmid), m.ip, m.node)
+        # Every machine_info is known: the name is the VM's, the number stays in detail.
+        assert (r.kind, r.name, r.ip, r.location) == (
+            "machine",
+            wire_vm_name(shared_http, r.id),
+            m.ip,
+            m.node,
+        )
+        assert r.detail["machine"] == str(m.vmid) and r.name != str(m.vmid)
         assert r.raw_status == m.status and r.status is not Status.UNKNOWN
         assert r.vcpus == m.core and r.memory_total == m.ram * GiB
         assert r.cpu_percent is not None and 0 <= r.cpu_percent <= 100
@@ -378,3 +394,100 @@ async def test_concurrent_snapshots_do_not_interfere(shared):
     async with client_for(shared) as client:
         a, b = await asyncio.gather(client.snapshot(), client.snapshot())
     assert [r.id for r in a.resources] == [r.id for r in b.resources]
+
+
+# -- names, rotation order, catching up ---------------------------------------------------------
+
+
+def count_infos(client: JoyClient) -> list[str]:
+    """Record the ihash of every machine_info the client sends, in order."""
+    asked: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        body = json.loads(request.content)
+        if body["type"] == "machine_info":
+            asked.append(body["instance_token"])
+
+    client.http.event_hooks["request"].append(hook)
+    return asked
+
+
+async def test_a_machine_is_named_by_its_vm_once_known(shared, shared_http):
+    truth = sim_machines(shared)
+    async with client_for(shared) as client:
+        before = await client.snapshot(info_budget=0)
+        assert all(r.name == str(truth[r.id].vmid) for r in before.resources)  # not known yet
+        assert all(r.detail["machine"] == r.name for r in before.resources)
+        some = [r.id for r in before.resources[:5]]
+        after = await client.snapshot(info_budget=5, priority_ids=some)
+    for r in after.resources:
+        assert r.detail["machine"] == str(truth[r.id].vmid)  # searchable either way
+        if r.id in some:
+            assert r.name == wire_vm_name(shared_http, r.id) and r.name != r.detail["machine"]
+        else:
+            assert r.name == r.detail["machine"]
+
+
+async def test_polls_ask_the_never_asked_first_then_the_least_recently_asked(shared):
+    async with client_for(shared) as client:
+        ids = [r.id for r in (await client.snapshot(info_budget=0)).resources]
+        asked = count_infos(client)
+        favourite = ids[20]
+        await client.snapshot(info_budget=11, priority_ids=[favourite])
+        assert asked == [favourite, *ids[:10]]
+        asked.clear()
+        # The never asked come next, in list order; then the least recently asked.
+        never = [i for i in ids if i not in {favourite, *ids[:10]}]
+        assert len(never) == 29
+        await client.snapshot(info_budget=30)
+        assert asked == [*never, favourite]
+        asked.clear()
+        await client.snapshot(info_budget=12)
+        assert asked == [*ids[:10], *never[:2]]
+
+
+async def test_unknown_count_falls_as_statuses_arrive(shared):
+    async with client_for(shared) as client:
+        assert client.unknown_count == 0  # nothing listed yet
+        snap = await client.snapshot(info_budget=0)
+        assert client.unknown_count == len(snap.resources) == 40
+        await client.snapshot(info_budget=7)
+        assert client.unknown_count == 33
+        await client.machine_info(snap.resources[-1].id)  # metrics() and the like count too
+        assert client.unknown_count == 32
+        await client.snapshot()
+        assert client.unknown_count == 0
+
+
+def test_many_unknown_machines_make_a_catch_up_budget():
+    acc = JoyAccount(name="x", base_url="http://joy.test", api_token="t", api_key="k")
+    client = JoyClient(acc, {"api_token": SecretStr("t" * 8), "api_key": SecretStr("k" * 8)})
+    ids = [f"m{i}" for i in range(10_000)]
+    client._listed, client._polled = set(ids), True
+    visible = ids[:30]
+    client._unknown = 9_800
+    client._info_rate = 3_000.0  # machine_info per second measured by the last big poll
+    # 6,000 calls in about catch_up_seconds (2 s) at that rate, the visible rows first.
+    assert client.poll_budget(ids, visible) == 30 + 6_000
+    client._unknown = 1_500
+    assert client.poll_budget(ids, visible) == 30 + 1_500  # no more than the unknown ones
+    # Few unknown: the rotation reaches them within catch_up_polls polls anyway.
+    client._unknown = 3 * (30 + 166)
+    assert client.poll_budget(ids, visible) == 30 + 166
+    client._unknown, client._polled = 9_800, False
+    assert client.poll_budget(ids, visible) == 200  # the first poll stays quick
+
+
+@pytest.mark.parametrize("sim_options", [SimOptions(seed=3, machines=2000, incidents=False)])
+async def test_a_big_fleet_is_known_within_a_few_polls(sim):
+    async with client_for(sim) as client:
+        polls = []
+        while True:
+            snap = await client.snapshot(PollHints(priority_ids=()))
+            polls.append(client.unknown_count)
+            if client.unknown_count == 0 or len(polls) == 8:
+                break
+    assert polls[0] == 2000 - 200  # the first poll is the usual quick one
+    # The rotation alone (33 a poll) would need about 55 more polls.
+    assert len(polls) <= 5, polls
+    assert all(r.status is not Status.UNKNOWN for r in snap.resources)
