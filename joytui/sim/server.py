@@ -25,8 +25,56 @@ def bind_loopback(port: int = 0) -> socket.socket:
     return sock
 
 
+class IdleServer(uvicorn.Server):
+    """uvicorn's server, woken once a second instead of ten times while idle, and at once when
+    told to stop.
+
+    uvicorn's main loop sleeps 0.1 s at a time to refresh the ``Date`` header (once a second)
+    and to notice ``should_exit``; that tick was all an idle simulator did. Here the loop
+    sleeps a whole second, and setting ``should_exit`` (Ctrl-C, :meth:`SimServer.stop`)
+    wakes it.
+    """
+
+    TICK_SECONDS = 1.0
+    TICKS = 10
+    """uvicorn counts its ticks in tenths of a second; one of ours is ten of theirs."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+        self._exit = False
+        super().__init__(config)
+
+    @property
+    def should_exit(self) -> bool:
+        """Whether to stop serving; setting it true wakes the main loop (from any thread)."""
+        return self._exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._exit = value
+        loop, woken = self._loop, self._woken
+        if value and loop is not None and woken is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(woken.set)
+
+    async def main_loop(self) -> None:
+        """Tick once a second (Date header, exit checks) until ``should_exit``."""
+        self._woken = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + self.TICKS) % 864000
+            alarm = self._loop.call_later(self.TICK_SECONDS, self._woken.set)
+            await self._woken.wait()
+            alarm.cancel()
+            self._woken.clear()
+            should_exit = await self.on_tick(counter)
+
+
 def make_server(simulator: Simulator, sock: socket.socket) -> uvicorn.Server:
-    """A quiet uvicorn server for ``simulator`` (no access log; warnings on stderr)."""
+    """A quiet uvicorn server for ``simulator`` (no access log; warnings on stderr; one
+    wake-up a second while idle)."""
     config = uvicorn.Config(
         simulator.app,
         log_level="warning",
@@ -34,7 +82,7 @@ def make_server(simulator: Simulator, sock: socket.socket) -> uvicorn.Server:
         lifespan="off",
         timeout_graceful_shutdown=1,
     )
-    return uvicorn.Server(config)
+    return IdleServer(config)
 
 
 class SimServer:
