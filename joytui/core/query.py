@@ -25,8 +25,18 @@ FIELDS: dict[str, Callable[[Resource], str]] = {
 
 
 def _haystack(r: Resource) -> str:
+    # Joy keeps the machine number searchable once the name is the VM's (detail["machine"]).
+    machine = r.detail.get("machine")
     return " ".join(
-        (r.name, r.id, r.ip or "", r.location or "", r.account, r.raw_status or "")
+        (
+            r.name,
+            r.id,
+            r.ip or "",
+            r.location or "",
+            r.account,
+            r.raw_status or "",
+            str(machine or ""),
+        )
     ).lower()
 
 

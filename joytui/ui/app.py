@@ -200,6 +200,11 @@ class JoyTuiApp(App[int]):
         )
         self._close_messages_no_wait()
 
+    async def on_unmount(self) -> None:
+        # However the app ends (quit, a crash, a test's exit), no connection is left open.
+        self.session.stop()
+        await self.session.aclose()
+
     async def action_quit(self) -> None:
         self.session.stop()
         self.workers.cancel_group(self, "poll")

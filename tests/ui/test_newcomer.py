@@ -202,3 +202,17 @@ async def test_totals_figures_have_units(demo_config):
         )
         assert "RAM 336 GB" in text and "vCPU 132 cores" in text
         assert "wallet 1,741.21 (account currency)" in text
+
+
+async def test_joy_machines_are_named_by_their_vm_and_found_by_number(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(ResourceTable)
+        await pilot.press("3")
+        machine = app.session.store.get(table.ordered_keys()[0])
+        number = str(machine.detail["machine"])
+        assert machine.name != number and number in machine.name or machine.name != number
+        await pilot.press("slash", *number)
+        shown = [app.session.store.get(k) for k in table.ordered_keys()]
+        assert machine in shown

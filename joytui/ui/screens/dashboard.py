@@ -126,15 +126,13 @@ class DashboardScreen(Screen[None]):
         table = self.table
         accounts = self.session.accounts
         line = Text(no_wrap=True)
-        unknown = sum(
-            1
-            for state in accounts
-            if state.provider == "joy"
-            for r in state.resources.values()
-            if r.status.value == "unknown"
-        )
+        unknown = known_of = 0
+        for state in accounts:  # from the totals: no walk over a big fleet
+            if state.provider == "joy" and state.totals is not None:
+                machines = state.totals.counts.get("machine", {})
+                unknown += machines.get("unknown", 0)
+                known_of += sum(machines.values())
         if unknown:
-            known_of = sum(len(s.resources) for s in accounts if s.provider == "joy")
             line.append(f"statuses {known_of - unknown:,}/{known_of:,}  ", style="dim")
         query = table.query_filter
         if self.query_one(ContentSwitcher).current == "table":

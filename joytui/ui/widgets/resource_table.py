@@ -105,6 +105,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self.column_offset = 0
         """Leading columns scrolled out of sight (left/right), so dropped ones can show."""
         self.empty_message = ""
+        self._total: int | None = None
         """What the body says when no row is shown (set by the screen)."""
         self.cursor_key: ResourceKey | None = None
         self._cursor_row = 0
@@ -137,11 +138,15 @@ class ResourceTable(ScrollView, can_focus=True):
 
     @property
     def total_in_view(self) -> int:
-        """Rows of the current view's kinds, before the filter."""
-        kinds = self.view.kinds
-        if kinds is None:
-            return len(self._rows)
-        return sum(1 for r in self._rows.values() if r.kind in kinds)
+        """Rows of the current view's kinds, before the filter (counted once per change of
+        rows or view, not per redraw)."""
+        if self._total is None:
+            kinds = self.view.kinds
+            if kinds is None:
+                self._total = len(self._rows)
+            else:
+                self._total = sum(1 for r in self._rows.values() if r.kind in kinds)
+        return self._total
 
     @property
     def row_count(self) -> int:
@@ -197,6 +202,7 @@ class ResourceTable(ScrollView, can_focus=True):
     def replace_all(self, resources: Iterable[Resource]) -> None:
         """Load a whole set of resources (first paint, tests, benchmarks)."""
         self._rows = {r.key: r for r in resources}
+        self._total = None
         self._versions = dict.fromkeys(self._rows, 0)
         self._sort_keys = {}
         self._rebuild()
@@ -212,6 +218,8 @@ class ResourceTable(ScrollView, can_focus=True):
         dirty: list[ResourceKey] = []
         shown = self._shown_fn()
         sort_key = self._sort_key_fn()
+        if added or removed:
+            self._total = None
         for r in added:
             self._rows[r.key] = r
             self._versions[r.key] = 0
@@ -276,6 +284,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self.sort_by(keys[(index + 1) % len(keys)], reverse=False)
 
     def watch_view_id(self) -> None:
+        self._total = None
         self._layout_width = -1
         self._wants = {}
         self.column_offset = 0
@@ -452,6 +461,8 @@ class ResourceTable(ScrollView, can_focus=True):
                     grew = True
         if grew:
             self._layout_width = -1
+            # Lines drawn before with the old widths are repainted too, not only this crop.
+            self.refresh()
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._measure(int(self.scroll_offset.y) + max(0, crop.y - 1), crop.height)
