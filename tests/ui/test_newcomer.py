@@ -212,7 +212,7 @@ async def test_joy_machines_are_named_by_their_vm_and_found_by_number(demo_confi
         await pilot.press("3")
         machine = app.session.store.get(table.ordered_keys()[0])
         number = str(machine.detail["machine"])
-        assert machine.name != number and number in machine.name or machine.name != number
+        assert (machine.name != number and number in machine.name) or machine.name != number
         await pilot.press("slash", *number)
         shown = [app.session.store.get(k) for k in table.ordered_keys()]
         assert machine in shown
