@@ -611,6 +611,20 @@ class JamsocketClient(ProviderClient):
             "POST", self._service_path(name, "/delete"), f"delete service {name!r}"
         )
 
+    async def related(self, resource: Resource) -> dict[str, list[str]]:
+        """A service's images, newest first: tag, digest and upload time."""
+        if resource.kind != "service":
+            return {}
+        lines = []
+        for image in await self.images(resource.id):
+            when = (
+                datetime.fromtimestamp(image.upload_time, UTC).strftime("%Y-%m-%d %H:%M")
+                if image.upload_time
+                else ""
+            )
+            lines.append(f"{image.tag or '(no tag)'}  {image.digest[:19]}  {when}".rstrip())
+        return {"images": lines}
+
     async def images(self, service: str) -> list[Image]:
         """``GET /v2/service/{account}/{service}/images``, newest first."""
         call = f"images of service {service!r}"
