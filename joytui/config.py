@@ -30,7 +30,8 @@ from pydantic import (
     ValidationError,
 )
 
-PROVIDERS = ("joy", "cockpit", "jamsocket", "instances")
+from joytui.model import PROVIDERS
+
 SECRET_COMMAND_TIMEOUT = 10.0
 
 
@@ -107,6 +108,13 @@ class Account(BaseModel):
     )
     timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one HTTP request.")
     verify_tls: bool = Field(True, description="Check the server's TLS certificate.")
+    max_concurrency: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description="Most requests in flight at once to this account (Joy's machine_info "
+        "fan-out, say); halved after a 429 (too many requests), then recovered slowly.",
+    )
 
     def secret_fields(self) -> dict[str, SecretSource]:
         """This account's secret settings by field name."""
@@ -152,6 +160,27 @@ ACCOUNT_MODELS: dict[str, type[Account]] = {
 }
 
 
+class DetailSettings(BaseModel):
+    """``[detail]``: the detail pane's own poll and its history."""
+
+    model_config = ConfigDict(extra="forbid")
+    poll_seconds: float = Field(
+        2.0, gt=0, description="How often an open detail polls its resource's metrics."
+    )
+    history_points: int = Field(
+        900, ge=10, le=100_000, description="Readings kept per resource (900 = 30 min at 2 s)."
+    )
+
+
+class LogsSettings(BaseModel):
+    """``[logs]``: the logs view."""
+
+    model_config = ConfigDict(extra="forbid")
+    buffer_lines: int = Field(
+        10_000, ge=100, le=1_000_000, description="Lines kept; older ones are dropped."
+    )
+
+
 class Config(BaseModel):
     """The whole config file."""
 
@@ -170,6 +199,10 @@ class Config(BaseModel):
         "(view ids: all, machines, hosts, vms, services, backends, instances; c in the "
         "dashboard changes them for the session).",
     )
+    detail: DetailSettings = Field(
+        default_factory=DetailSettings, description="The detail pane's poll and history."
+    )
+    logs: LogsSettings = Field(default_factory=LogsSettings, description="The logs view.")
     joy: list[JoyAccount] = Field(default_factory=list, description="Joy accounts.")
     cockpit: list[CockpitAccount] = Field(default_factory=list, description="Cockpit clusters.")
     jamsocket: list[JamsocketAccount] = Field(
