@@ -124,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(totals)
     totals.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
+    alerts = sub.add_parser("alerts", help="check the [alerts] settings")
+    asub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION")
+    _common(
+        asub.add_parser(
+            "test",
+            help="show a sample alert, ring the bell if it is on, and print the settings",
+        )
+    )
+
     config = sub.add_parser("config", help="write, check or locate the config file")
     csub = config.add_subparsers(dest="config_command", metavar="ACTION")
     for name, text in (("path", "print the config path"), ("check", "validate and probe")):
@@ -218,6 +227,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         raise UsageError("config needs an action: init, check or path")
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "alerts":
+        if args.alerts_command == "test":
+            return cmd_alerts_test(args)
+        raise UsageError("alerts needs an action: test")
     if args.command is None:
         _, config = _load(args)
         return run_dashboard(config, args)
@@ -385,6 +398,31 @@ def _write_private(path: Path, text: str) -> None:
             out.write(text)
     except OSError as exc:
         raise UsageError(f"--config-out {path}: {exc.strerror}") from None
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+
+
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    """Show the alert a resource going into error would raise, ring the bell when ``bell`` is
+    on (and stdout is a terminal), and print the ``[alerts]`` settings in force."""
+    from joytui.core.alerts import sample_alert
+
+    _, config = _load(args)
+    settings = config.alerts
+    alert = sample_alert(config)
+    print(f"{alert.title}: {alert.message}")
+    if settings.bell and sys.stdout.isatty():
+        sys.stdout.write("\a")
+    silenced = [f"{p} {a.name!r}" for p, a in config.accounts() if not a.alerts]
+    on_off = {True: "on", False: "off"}
+    print(
+        f"bell: {on_off[settings.bell]}, notify: {on_off[settings.notify]}, "
+        f"on: {', '.join(settings.on) or 'nothing'}; at most one alert per resource or "
+        f"account every {settings.min_interval_seconds:g} s"
+    )
+    print(f"silenced accounts: {', '.join(silenced) or 'none'}")
+    return EXIT_OK
 
 
 # -- config ---------------------------------------------------------------------------------------

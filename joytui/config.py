@@ -115,6 +115,9 @@ class Account(BaseModel):
         description="Most requests in flight at once to this account (Joy's machine_info "
         "fan-out, say); halved after a 429 (too many requests), then recovered slowly.",
     )
+    alerts: bool = Field(
+        True, description="Raise alerts for this account (false silences it; see [alerts])."
+    )
 
     def secret_fields(self) -> dict[str, SecretSource]:
         """This account's secret settings by field name."""
@@ -181,6 +184,29 @@ class LogsSettings(BaseModel):
     )
 
 
+AlertTrigger = Literal["error", "account_down", "gone"]
+"""What can raise an alert: a resource going into error, an account going down, a resource
+disappearing."""
+
+
+class AlertSettings(BaseModel):
+    """``[alerts]``: which changes alert, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+    bell: bool = Field(True, description="Ring the terminal bell on an alert.")
+    notify: bool = Field(True, description="Show a notification on an alert.")
+    on: list[AlertTrigger] = Field(
+        default_factory=lambda: ["error", "account_down"],
+        description="What alerts: 'error' (a resource goes into error), 'account_down' (an "
+        "account stops answering), 'gone' (a resource disappears).",
+    )
+    min_interval_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="At most one alert per resource (or account) in this many seconds.",
+    )
+
+
 class Config(BaseModel):
     """The whole config file."""
 
@@ -203,6 +229,15 @@ class Config(BaseModel):
         default_factory=DetailSettings, description="The detail pane's poll and history."
     )
     logs: LogsSettings = Field(default_factory=LogsSettings, description="The logs view.")
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings, description="Which changes alert, and how."
+    )
+    max_resource_series: int = Field(
+        5000,
+        ge=0,
+        description="The exporter exports per-resource series (status, CPU, memory) while "
+        "the fleet has at most this many resources; past it, only the counts.",
+    )
     joy: list[JoyAccount] = Field(default_factory=list, description="Joy accounts.")
     cockpit: list[CockpitAccount] = Field(default_factory=list, description="Cockpit clusters.")
     jamsocket: list[JamsocketAccount] = Field(
