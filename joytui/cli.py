@@ -124,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(totals)
     totals.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
+    exporter = sub.add_parser(
+        "exporter",
+        help="poll headless and serve Prometheus/OpenMetrics metrics at /metrics",
+        description="Poll every account as the dashboard does and serve the fleet as "
+        "Prometheus metrics at http://LISTEN/metrics; Ctrl-C stops. The metrics have no "
+        "authentication: keep them on loopback unless something in front guards them.",
+    )
+    _common(exporter)
+    exporter.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:9877",
+        help="address to serve on (default 127.0.0.1:9877; port 0 picks a free one)",
+    )
+
     alerts = sub.add_parser("alerts", help="check the [alerts] settings")
     asub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION")
     _common(
@@ -227,6 +242,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         raise UsageError("config needs an action: init, check or path")
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "exporter":
+        from joytui.exporter import ListenError, cmd_exporter
+
+        _, config = _load(args)
+        try:
+            return cmd_exporter(config, args.listen)
+        except ListenError as exc:
+            raise UsageError(str(exc)) from None
     if args.command == "alerts":
         if args.alerts_command == "test":
             return cmd_alerts_test(args)
