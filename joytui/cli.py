@@ -139,6 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to serve on (default 127.0.0.1:9877; port 0 picks a free one)",
     )
 
+    web = sub.add_parser(
+        "web",
+        help="serve the dashboard in a browser (textual-serve), on loopback",
+        description="Serve the dashboard as a web page: each browser tab runs its own "
+        "dashboard on the same config. The page has no login of its own, so it is served on "
+        "127.0.0.1; from elsewhere, tunnel: ssh -L 8000:127.0.0.1:8000 HOST. Ctrl-C stops.",
+    )
+    _common(web)
+    web.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    web.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    web.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host beyond loopback (the page has no login: anyone reaching it acts)",
+    )
+    web.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address browsers use, when it is not http://HOST:PORT (a proxy, a tunnel "
+        "on another port)",
+    )
+    web.add_argument(
+        "--demo", action="store_true", help="serve `joytui demo` (the simulator): no config"
+    )
+
     alerts = sub.add_parser("alerts", help="check the [alerts] settings")
     asub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION")
     _common(
@@ -250,6 +275,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return cmd_exporter(config, args.listen)
         except ListenError as exc:
             raise UsageError(str(exc)) from None
+    if args.command == "web":
+        return cmd_web(args)
     if args.command == "alerts":
         if args.alerts_command == "test":
             return cmd_alerts_test(args)
@@ -421,6 +448,39 @@ def _write_private(path: Path, text: str) -> None:
             out.write(text)
     except OSError as exc:
         raise UsageError(f"--config-out {path}: {exc.strerror}") from None
+
+
+# -- web ------------------------------------------------------------------------------------------
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the dashboard (or the demo) in a browser; the config is checked here first, so
+    a bad one fails once, not in every browser tab."""
+    from joytui.web import cmd_web as serve_web
+    from joytui.web import dashboard_command
+
+    config_file = None
+    if args.demo:
+        _check_theme(args.theme)
+    else:
+        path, config = _load(args)
+        _check_theme(args.theme or config.theme)
+        _check_keymap(config)
+        config_file = str(path.resolve())
+    command = dashboard_command(
+        config=config_file,
+        theme=args.theme,
+        read_only=args.read_only,
+        demo=args.demo,
+        debug=args.debug,
+    )
+    return serve_web(
+        command,
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+        public_url=args.public_url,
+    )
 
 
 # -- alerts ---------------------------------------------------------------------------------------
