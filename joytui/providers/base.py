@@ -1,16 +1,19 @@
-"""What every provider client shares: one ``httpx.AsyncClient`` per account, a request helper
-that turns every failure into the error taxonomy, helpers to build the normalized model, and the
-abstract public API the rest of joytui calls. Reading what providers send is
-:mod:`joytui.providers.wire`'s job.
+"""What every provider client shares: one ``httpx.AsyncClient`` per account on one aiohttp
+session (:mod:`joytui.providers.http`), a request helper that turns every failure into the error
+taxonomy, helpers to build the normalized model, and the abstract public API the rest of joytui
+calls. Reading what providers send is :mod:`joytui.providers.wire`'s job.
 
 Reads may be retried (``retry=True``: at most :attr:`ProviderClient.max_retries` more
 attempts, short exponential backoff, Retry-After honoured up to a small cap); writes never.
+At most the account's ``max_concurrency`` requests are in flight at once, half as many after a
+429 (:class:`~joytui.providers.concurrency.AdaptiveLimit`).
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import logging
 import random
 import statistics
@@ -38,6 +41,7 @@ from joytui.model import (
     StatusEvent,
     Totals,
 )
+from joytui.providers.concurrency import AdaptiveLimit
 from joytui.providers.errors import (
     AuthError,
     BadPayloadError,
@@ -50,6 +54,7 @@ from joytui.providers.errors import (
     connect_failure,
     snippet,
 )
+from joytui.providers.http import AccountTransport, account_limits, env_proxy, tls_context
 from joytui.providers.sse import LiveStream
 from joytui.providers.wire import (
     decode_json,
@@ -156,8 +161,19 @@ class ProviderClient(abc.ABC):
         }
         _LIVE_CLIENTS.add(self)
         self._round_trips: deque[float] = deque(maxlen=8)
+        self.limit = AdaptiveLimit(account.max_concurrency)
+        """Requests in flight: at most the account's ``max_concurrency``, halved by a 429."""
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         headers.update(self._default_headers())
+        # An injected transport (tests) is used as it is; otherwise the account's own session.
+        self._session: AccountTransport | None = None
+        if transport is None:
+            transport = self._session = AccountTransport(
+                verify=tls_context(account.base_url, account.verify_tls),
+                limits=account_limits(account.max_concurrency),
+                timeout_seconds=account.timeout_seconds,
+                proxy=env_proxy(account.base_url),
+            )
         self.http = httpx.AsyncClient(
             base_url=account.base_url,
             timeout=httpx.Timeout(account.timeout_seconds),
@@ -166,6 +182,9 @@ class ProviderClient(abc.ABC):
             transport=transport,
             follow_redirects=False,
         )
+        self._base = account.base_url.rstrip("/")
+        self._header_source: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -312,7 +331,7 @@ class ProviderClient(abc.ABC):
         attempts = 1 + (max(0, self.max_retries) if retry else 0)
         for attempt in range(attempts):
             try:
-                response = await self._send(method, path, call, json, params, headers)
+                response = await self._limited_send(method, path, call, json, params, headers)
                 if response.is_success:
                     return response
                 raise self._bind(self.error_for_response(response, call))
@@ -347,6 +366,70 @@ class ProviderClient(abc.ABC):
     def _who(self) -> tuple[str, str]:
         return self.provider, self.name
 
+    async def _limited_send(
+        self,
+        method: str,
+        path: str,
+        call: str,
+        body: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """:meth:`_send` within :attr:`limit`: a 429 narrows it, a success widens it slowly."""
+        taken = await self.limit.acquire()
+        ok = rate_limited = False
+        try:
+            response = await self._send(method, path, call, body, params, headers)
+            rate_limited = response.status_code == 429
+            ok = response.status_code < 500 and not rate_limited
+            return response
+        finally:
+            self.limit.release(taken, ok=ok, rate_limited=rate_limited)
+
+    def _direct(self) -> AccountTransport | None:
+        """The session to send on without httpx's per-request work, or None to go through
+        ``self.http`` (an injected transport, or event hooks that must see every request)."""
+        hooks = self.http.event_hooks
+        if self._session is None or hooks["request"] or hooks["response"] or self.http.is_closed:
+            return None  # a closed client refuses through httpx, as it always did
+        return self._session
+
+    def _send_headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        """``self.http``'s headers (as httpx would send them) with ``extra`` over them."""
+        raw = self.http.headers.raw
+        if raw != self._header_source:  # rebuilt only when someone changed them
+            self._header_source = raw
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+        if not extra:
+            return self._headers
+        merged = dict(self._headers)
+        merged.update((k.lower(), v) for k, v in extra.items())
+        return merged
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """One request and its whole answer, on the session directly where possible."""
+        session = self._direct()
+        if session is None:
+            return await self.http.request(method, path, json=body, params=params, headers=headers)
+        url = f"{self._base}/{path.lstrip('/')}"
+        if params:
+            url = str(httpx.URL(url, params=params))
+        sent = self._send_headers(headers)
+        content = None
+        if body is not None:
+            # Encoded as httpx encodes json=.
+            text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            content = text.encode("utf-8")
+            sent = {**sent, "content-type": "application/json"}
+        return await session.send(method, url, sent, content)
+
     async def _send(
         self,
         method: str,
@@ -362,16 +445,10 @@ class ProviderClient(abc.ABC):
         # the request, auth headers and all) never rides along as __context__.
         failure: ProviderError | None = None
         try:
-            # httpx's timeout is per read: a server dripping a byte at a time never trips it.
-            # This deadline covers the whole exchange (connect, headers, body).
+            # A read timeout is per read: a server dripping a byte at a time never trips it.
+            # This deadline covers the whole exchange (connect, write, headers, body).
             async with asyncio.timeout(seconds):
-                response = await self.http.request(
-                    method,
-                    path,
-                    json=body,
-                    params=params,
-                    headers=headers,
-                )
+                response = await self._exchange(method, path, body, params, headers)
         except (TimeoutError, httpx.TimeoutException):
             failure = TransportError(f"timed out after {seconds:g} s")
         except httpx.ConnectError as exc:
@@ -384,9 +461,14 @@ class ProviderClient(abc.ABC):
             raise self._bind(failure)
         elapsed = time.monotonic() - started
         self._round_trips.append(elapsed)
-        log.debug(
-            "%s %r: %s -> %s in %.0f ms", *self._who(), call, response.status_code, elapsed * 1000
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %r: %s -> %s in %.0f ms",
+                *self._who(),
+                call,
+                response.status_code,
+                elapsed * 1000,
+            )
         return response
 
     def slowest_round_trip(self) -> float:
@@ -476,6 +558,11 @@ class ProviderClient(abc.ABC):
     @abc.abstractmethod
     async def metrics(self, resource: Resource) -> MetricSample | None:
         """A fresh reading of ``resource``'s live metrics, or None if it has none."""
+
+    async def related(self, resource: Resource) -> dict[str, list[str]]:
+        """Lists the detail shows beside a resource's fields, by title (a Jamsocket service's
+        images); empty where the API has none. Reads only."""
+        return {}
 
     async def check(self) -> None:
         """One cheap authenticated read, to probe the account (``joytui config check``)."""

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
@@ -70,7 +72,6 @@ from joytui.providers.wire import (
 
 PATH = "/api/connect/"
 GiB = 2**30
-DEFAULT_INFO_CONCURRENCY = 4
 FIRST_POLL_INFOS = 200
 """machine_info calls in the first repeating poll: a screenful and more, before anything is
 visible to put first. Also the most a later poll spends on the rotation."""
@@ -235,6 +236,14 @@ class MachineListItem(WireModel):
     storage: Num = None
     ihash: Ident
 
+    def model_post_init(self, context: Any, /) -> None:
+        # pydantic gives each instance its own set of the fields it was given (~0.7 KiB);
+        # 50,000 list items share one instead. Nothing reads a wire model's fields_set.
+        object.__setattr__(self, "__pydantic_fields_set__", _ALL_LIST_ITEM_FIELDS)
+
+
+_ALL_LIST_ITEM_FIELDS = set(MachineListItem.model_fields)
+
 
 class MachineCurrent(WireModel):
     """``machine_info.Current``: runtime state and counters."""
@@ -389,17 +398,55 @@ def machine_status(current: MachineCurrent | None) -> tuple[Status, str | None]:
     return status, raw
 
 
-def _slim(info: MachineInfo) -> MachineInfo:
-    """What a snapshot keeps of a machine_info between polls (50,000 of them add up)."""
-    qemu = info.qemu_config
-    return MachineInfo.model_construct(
-        current=info.current,
-        qemu_config=(
-            QemuConfig.model_construct(name=qemu.name, meta=qemu.meta) if qemu is not None else None
-        ),
-        ip=info.ip,
-        os=info.os,
-    )
+@dataclass(frozen=True, slots=True)
+class KnownMachine:
+    """What the client keeps of a machine's last machine_info between polls: only what its
+    :class:`Resource` shows (a parsed MachineInfo is about 4 KiB; 50,000 of them add up)."""
+
+    status: Status
+    raw_status: str | None
+    qemu_name: str | None
+    vm_name: str | None
+    cpu_percent: float | None
+    memory_used: int | None
+    memory_total: int | None
+    cpus: int | None
+    uptime: float | None
+    qmpstatus: str | None
+    vmid: int | None
+    created_at: float | None
+    ip: str | None
+    os: str | None
+    fetched_at: float
+    """When the machine_info was answered (Unix seconds)."""
+
+    @classmethod
+    def of(cls, info: MachineInfo, fetched_at: float) -> KnownMachine:
+        """The facts of ``info``, answered at ``fetched_at``."""
+        cur, qemu = info.current, info.qemu_config
+        status, raw = machine_status(cur)
+        return cls(
+            status=status,
+            raw_status=_word(raw),
+            qemu_name=qemu.name if qemu is not None else None,
+            vm_name=cur.name if cur is not None else None,
+            cpu_percent=percent(cur.cpu) if cur is not None else None,
+            memory_used=cur.mem if cur is not None else None,
+            memory_total=cur.maxmem if cur is not None and cur.maxmem else None,
+            cpus=cur.cpus if cur is not None else None,
+            uptime=cur.uptime if cur is not None else None,
+            qmpstatus=_word(cur.qmpstatus) if cur is not None else None,
+            vmid=cur.vmid if cur is not None else None,
+            created_at=qemu.created_at if qemu is not None else None,
+            ip=info.ip,
+            os=_word(info.os),
+            fetched_at=fetched_at,
+        )
+
+
+def _word(value: str | None) -> str | None:
+    """A status-like word, interned: 50,000 machines share a handful of them."""
+    return sys.intern(value) if value is not None and len(value) <= 32 else value
 
 
 # -- the client ---------------------------------------------------------------------------------
@@ -414,8 +461,9 @@ class JoyClient(ProviderClient):
 
     init_ip = "127.0.0.1"
     """``init_ip`` sent with every call, as the spec's examples do."""
-    info_concurrency: int = DEFAULT_INFO_CONCURRENCY
-    """At most this many machine_info calls in flight."""
+    info_concurrency: int | None = None
+    """At most this many machine_info calls in flight; None: as many as the account's
+    request limit allows (``max_concurrency``, halved by a 429; see :attr:`limit`)."""
     first_poll_infos: int = FIRST_POLL_INFOS
     """machine_info calls in the first repeating poll, and most per poll for the rotation."""
     rotation_infos: int = ROTATION_INFOS
@@ -430,12 +478,11 @@ class JoyClient(ProviderClient):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._info: dict[str, MachineInfo] = {}
-        self._info_time: dict[str, float] = {}
+        self._known: dict[str, KnownMachine] = {}  # ihash -> its last machine_info's facts
         # ihash -> None, least recently asked first (re-asking moves a machine to the end).
         self._asked: dict[str, None] = {}
         self._listed: set[str] = set()  # the ihashes of the last machine_list
-        self._unknown = 0  # listed machines without a machine_info yet
+        self._unknown = 0  # listed machines not in _known
         self._info_rate: float | None = None  # machine_info/s of the last big fan-out
         self._polled = False  # has a snapshot succeeded yet (see poll_budget)
         self.info_errors: dict[str, ProviderError] = {}
@@ -498,9 +545,10 @@ class JoyClient(ProviderClient):
             return self.apply_reader(read_machine_list, data)
         items: list[MachineListItem] = []
         for start in range(0, len(raw), CHUNK):
-            items.extend(
-                self.apply_reader(read_machine_list, {**data, "value": raw[start : start + CHUNK]})
-            )
+            chunk = raw[start : start + CHUNK]
+            raw[start : start + CHUNK] = [None] * len(chunk)  # read: let its dicts go now
+            items.extend(self.apply_reader(read_machine_list, {**data, "value": chunk}))
+            del chunk
             await asyncio.sleep(0)
         return items
 
@@ -508,11 +556,13 @@ class JoyClient(ProviderClient):
         """``type=machine_info`` for one machine (``instance_token`` = its ihash)."""
         data = await self.connect("machine_info", retry=True, instance_token=ihash)
         info: MachineInfo = self.apply_reader(read_machine_info, data)
-        if ihash not in self._info and ihash in self._listed:
-            self._unknown -= 1
-        self._info[ihash] = _slim(info)
-        self._info_time[ihash] = time.time()
+        self._remember(ihash, KnownMachine.of(info, time.time()))
         return info
+
+    def _remember(self, ihash: str, known: KnownMachine) -> None:
+        if ihash not in self._known and ihash in self._listed:
+            self._unknown -= 1
+        self._known[ihash] = known
 
     async def change_machine_state(self, ihash: str, machine_state: str) -> str:
         """``type=change_machine_state``; returns the API's answer (e.g. ``shutdown_success``).
@@ -540,50 +590,68 @@ class JoyClient(ProviderClient):
     def to_resource(self, item: MachineListItem, info: MachineInfo | None) -> Resource:
         """The normalized :class:`Resource` of a machine, from its list item and its last
         ``machine_info`` (None: status unknown)."""
-        cur = info.current if info is not None else None
-        qemu = info.qemu_config if info is not None else None
-        status, raw = machine_status(cur)
-        memory_total = cur.maxmem if cur is not None and cur.maxmem else None
+        if info is None:
+            return self.machine_resource(item, None)
+        seen = self._known.get(item.ihash)
+        fetched_at = seen.fetched_at if seen is not None else time.time()
+        return self.machine_resource(item, KnownMachine.of(info, fetched_at))
+
+    def machine_resource(self, item: MachineListItem, known: KnownMachine | None) -> Resource:
+        """:meth:`to_resource` from what the client keeps of the last machine_info."""
+        memory_total = known.memory_total if known is not None else None
         if memory_total is None and item.ram is not None:
             memory_total = scaled_int(item.ram, GiB)
-        cpu = percent(cur.cpu) if cur is not None else None
+        if known is None:
+            return self.resource(
+                kind="machine",
+                id=item.ihash,
+                name=item.machine or item.ihash,
+                status=Status.UNKNOWN,
+                ip=item.ip,
+                location=item.machine_node,
+                memory_total=memory_total,
+                vcpus=item.core,
+                detail={
+                    "machine": item.machine,
+                    "platform": item.platform,
+                    "storage_gb": item.storage,
+                    "ram_gb": item.ram,
+                    "record_id": item.id,
+                    "price": item.price,
+                    "expire": item.expire,
+                    "extime": item.extime,
+                },
+            )
         return self.resource(
             kind="machine",
             id=item.ihash,
             # The VM name once known; the machine number (detail["machine"]) before.
-            name=(qemu.name if qemu else None)
-            or (cur.name if cur else None)
-            or item.machine
-            or item.ihash,
-            status=status,
-            raw_status=raw,
-            ip=item.ip or (info.ip if info else None),
+            name=known.qemu_name or known.vm_name or item.machine or item.ihash,
+            status=known.status,
+            raw_status=known.raw_status,
+            ip=item.ip or known.ip,
             location=item.machine_node,
-            cpu_percent=cpu,
-            memory_used=cur.mem if cur is not None else None,
+            cpu_percent=known.cpu_percent,
+            memory_used=known.memory_used,
             memory_total=memory_total,
-            vcpus=item.core if item.core is not None else (cur.cpus if cur else None),
-            created_at=qemu.created_at if qemu is not None else None,
+            vcpus=item.core if item.core is not None else known.cpus,
+            created_at=known.created_at,
             detail={
                 "machine": item.machine,
-                "vm_name": cur.name if cur else None,
-                "platform": item.platform or (info.os if info else None),
+                "vm_name": known.vm_name,
+                "platform": item.platform or known.os,
                 "storage_gb": item.storage,
                 "ram_gb": item.ram,
-                "uptime_seconds": cur.uptime if cur else None,
-                "qmpstatus": cur.qmpstatus if cur else None,
-                "vmid": cur.vmid if cur else None,
+                "uptime_seconds": known.uptime,
+                "qmpstatus": known.qmpstatus,
+                "vmid": known.vmid,
                 "record_id": item.id,
                 "price": item.price,
                 "expire": item.expire,
                 "extime": item.extime,
-                "status_age_seconds": self._status_age(item.ihash),
+                "status_age_seconds": round(max(0.0, time.time() - known.fetched_at), 1),
             },
         )
-
-    def _status_age(self, ihash: str) -> float | None:
-        when = self._info_time.get(ihash)
-        return None if when is None else round(max(0.0, time.time() - when), 1)
 
     @property
     def unknown_count(self) -> int:
@@ -627,10 +695,15 @@ class JoyClient(ProviderClient):
 
     def _fan_out_width(self) -> int:
         """How many machine_info calls may be in flight now."""
-        return max(1, self.info_concurrency)
+        if self.info_concurrency is None:
+            return self.limit.limit
+        return max(1, min(self.info_concurrency, self.limit.limit))
 
-    async def _fetch_infos(self, ids: list[str]) -> dict[str, ProviderError]:
-        """machine_info for ``ids``, at most :meth:`_fan_out_width` at a time; the failures."""
+    async def _fetch_infos(
+        self, ids: list[str], on_known: Callable[[str], None] | None = None
+    ) -> dict[str, ProviderError]:
+        """machine_info for ``ids``, at most :meth:`_fan_out_width` at a time; the failures.
+        ``on_known(ihash)`` is called as each answer arrives."""
         failures: dict[str, ProviderError] = {}
         pending = iter(ids)
 
@@ -642,8 +715,13 @@ class JoyClient(ProviderClient):
                     failures[ihash] = err
                     if isinstance(err, AuthError):
                         return
+                else:
+                    if on_known is not None:
+                        on_known(ihash)
 
-        workers = min(self._fan_out_width(), len(ids))
+        # Workers for the whole configured width: the limit bounds them, and may grow back.
+        width = self.limit.maximum if self.info_concurrency is None else self.info_concurrency
+        workers = max(1, min(width, len(ids)))
         started = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(workers)))
         elapsed = time.monotonic() - started
@@ -719,21 +797,30 @@ class JoyClient(ProviderClient):
         assert isinstance(machines, list) and isinstance(dash, DashboardInfo)
         ids = list(dict.fromkeys(m.ihash for m in machines))
         listed = set(ids)
-        for gone in set(self._info) - listed:
-            self._info.pop(gone, None)
-            self._info_time.pop(gone, None)
+        for gone in set(self._known) - listed:
+            del self._known[gone]
         for gone in set(self._asked) - listed:
             del self._asked[gone]
         self._listed = listed
-        self._unknown = len(listed) - len(self._info)
+        self._unknown = len(listed) - len(self._known)
         if callable(budget):
             budget = budget(ids, priority_ids)
         chosen = self._choose(ids, budget, priority_ids)
-        failures = await self._fetch_infos(chosen) if chosen else {}
+        first: dict[str, MachineListItem] = {}
+        for m in machines:
+            first.setdefault(m.ihash, m)
+        built: dict[str, Resource] = {}
+
+        def adapt(ihash: str) -> None:
+            # Adapted as its answer arrives, while the rest are in flight.
+            built[ihash] = self.machine_resource(first[ihash], self._known[ihash])
+
+        failures = await self._fetch_infos(chosen, adapt) if chosen else {}
         for ihash in chosen:
             if ihash in failures and isinstance(failures[ihash], NotFoundError):
-                if self._info.pop(ihash, None) is not None:  # deleted between list and info
+                if self._known.pop(ihash, None) is not None:  # deleted between list and info
                     self._unknown += 1
+                built.pop(ihash, None)
         self.info_errors = failures
         auth = next((e for e in failures.values() if isinstance(e, AuthError)), None)
         if auth is not None:
@@ -742,8 +829,11 @@ class JoyClient(ProviderClient):
             raise next(iter(failures.values()))
         resources: list[Resource] = []
         for start in range(0, len(machines), CHUNK):
-            chunk = machines[start : start + CHUNK]
-            resources.extend(self.to_resource(m, self._info.get(m.ihash)) for m in chunk)
+            for m in machines[start : start + CHUNK]:
+                done = built.get(m.ihash)
+                if done is None or first[m.ihash] is not m:
+                    done = self.machine_resource(m, self._known.get(m.ihash))
+                resources.append(done)
             await asyncio.sleep(0)  # see machine_list: keep a UI on this loop drawing
         self._polled = True
         return self.make_snapshot(resources, dash.figures())

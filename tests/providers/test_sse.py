@@ -20,6 +20,7 @@ from joytui.providers.errors import (
     ServerError,
     TransportError,
 )
+from joytui.providers.http import AccountTransport, account_limits
 from joytui.providers.sse import ResumableEvents, StreamState, reconnect_delay
 from joytui.sim.base import SimOptions
 from joytui.sim.jamsocket import DEMO_ACCOUNT, DEMO_TOKEN
@@ -42,16 +43,23 @@ def api(sim):
         yield c
 
 
-@pytest.fixture
-async def http(sim) -> AsyncIterator[httpx.AsyncClient]:
-    """A plain async client on the simulator that remembers the requests it sends."""
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def http(sim, request) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain async client on the simulator that remembers the requests it sends: on httpx's
+    own transport, and on the one the clients use (httpx-aiohttp on an account's session)."""
     sent: list[httpx.Request] = []
 
     async def remember(request: httpx.Request) -> None:
         sent.append(request)
 
+    transport = None
+    if request.param == "aiohttp":
+        transport = AccountTransport(verify=True, limits=account_limits(32), timeout_seconds=5)
     async with httpx.AsyncClient(
-        base_url=sim.base_url, headers=AUTH, event_hooks={"request": [remember]}
+        base_url=sim.base_url,
+        headers=AUTH,
+        event_hooks={"request": [remember]},
+        transport=transport,
     ) as client:
         client.sent = sent  # type: ignore[attr-defined]
         yield client
