@@ -135,7 +135,7 @@ class Poller:
         """Wait out a failed poll's backoff, probing once an interval; a probe that succeeds
         ends the wait. Nothing probes before a 429's Retry-After has passed."""
         retry_after = getattr(result.account.error, "retry_after", None) or 0.0
-        left = result.next_in
+        left = max(result.next_in, retry_after)  # jitter never cuts a Retry-After short
         wait = min(left, max(target.interval, retry_after))
         while not self._stopped.is_set():
             await self._sleep(wait, wake)

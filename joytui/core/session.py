@@ -15,9 +15,11 @@ from typing import Any
 
 from joytui.config import Config
 from joytui.core.accounts import AccountHandle, AccountSetupError, close_accounts, open_accounts
+from joytui.core.detail import DetailWatch
+from joytui.core.history import History
 from joytui.core.poller import Poller, PollResult, PollTarget
 from joytui.core.store import AccountKey, AccountState, Store
-from joytui.model import PollHints, Snapshot
+from joytui.model import MetricSample, PollHints, Resource, Snapshot
 from joytui.providers.base import ProviderClient
 
 
@@ -66,6 +68,8 @@ class Session:
         self._listeners: list[Listener] = []
         self._visible: dict[AccountKey, tuple[str, ...]] = {}
         self._opened = asyncio.Event()
+        self.history = History(points=config.detail.history_points)
+        """Readings per resource, from polls and from open details' polls and streams."""
 
     # -- events ------------------------------------------------------------------------------
 
@@ -122,7 +126,36 @@ class Session:
         return fetch
 
     def _on_result(self, result: PollResult) -> None:
+        changes = result.changes
+        if changes is not None:
+            # What a poll says of CPU and memory is history too (changed rows only: the cost
+            # follows what changed, not the fleet).
+            now = result.account.updated_at or 0.0
+            for resource in (*changes.added, *changes.changed):
+                if resource.cpu_percent is not None or resource.memory_used is not None:
+                    self.history.add(resource.key, _reading(resource, now))
         self._emit(AccountPolled(result))
+
+    def watch(self, resource: Resource, on_update: Callable[[], None]) -> DetailWatch | None:
+        """Start a :class:`DetailWatch` on ``resource`` (None if its account has no client).
+        The caller must ``await watch.aclose()`` when the detail closes."""
+        client = self.client_for((resource.provider, resource.account))
+        if client is None:
+            return None
+        watch = DetailWatch(
+            client,
+            resource,
+            self.history,
+            poll_seconds=self.config.detail.poll_seconds,
+            on_update=on_update,
+        )
+        watch.start()
+        return watch
+
+    def log_stream(self, resource: Resource) -> Any:
+        """``resource``'s live log stream, or None where the provider offers none."""
+        client = self.client_for((resource.provider, resource.account))
+        return None if client is None else client.log_stream(resource)
 
     def handle_for(self, key: AccountKey) -> AccountHandle | None:
         """The handle of account ``key`` = (provider, name)."""
@@ -188,3 +221,15 @@ class Session:
         """Stop polling and close every client."""
         self.stop()
         await close_accounts(self.handles)
+
+
+def _reading(resource: Resource, at: float) -> MetricSample:
+    return MetricSample(
+        provider=resource.provider,
+        account=resource.account,
+        resource_id=resource.id,
+        time=at,
+        cpu_percent=resource.cpu_percent,
+        memory_used=resource.memory_used,
+        memory_total=resource.memory_total,
+    )

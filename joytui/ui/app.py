@@ -19,8 +19,11 @@ from joytui.core.session import AccountPolled, AccountsOpened, Session, SessionE
 from joytui.ui import messages
 from joytui.ui.screens.dashboard import DashboardScreen
 from joytui.ui.screens.help import HelpScreen
+from joytui.ui.screens.logs import LogsScreen
 from joytui.ui.themes import DEFAULT_THEME, load_themes
 from joytui.ui.views import VIEWS
+from joytui.ui.widgets.detail_pane import DetailPane
+from joytui.ui.widgets.log_view import LogView
 from joytui.ui.widgets.resource_table import ResourceTable
 
 
@@ -35,6 +38,9 @@ def binding_ids() -> set[str]:
             *DashboardScreen.BINDINGS,
             *ResourceTable.BINDINGS,
             *Help.BINDINGS,
+            *DetailPane.BINDINGS,
+            *LogsScreen.BINDINGS,
+            *LogView.BINDINGS,
         ]
         if isinstance(b, Binding) and b.id
     }
@@ -146,7 +152,14 @@ class JoyTuiApp(App[int]):
         keys: list[tuple[str, str, str]] = []
         keymap = dict(self.config.keymap)
         seen: set[str] = set()
-        for binding in [*self.BINDINGS, *DashboardScreen.BINDINGS, *ResourceTable.BINDINGS]:
+        every = [
+            *self.BINDINGS,
+            *DashboardScreen.BINDINGS,
+            *ResourceTable.BINDINGS,
+            *DetailPane.BINDINGS,
+            *LogsScreen.BINDINGS,
+        ]
+        for binding in every:
             assert isinstance(binding, Binding)
             if binding.id in seen:
                 continue

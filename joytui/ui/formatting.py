@@ -73,3 +73,37 @@ def health_style(health: Health) -> str:
         Health.DOWN: "error",
         Health.WAITING: "foreground-muted",
     }[health]
+
+
+def human_duration(seconds: float | None) -> str:
+    """``3d 4h``, ``4h 12m``, ``12m 5s``, ``42s``; '' for None."""
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def human_rate(value: float | None) -> str:
+    """Bytes per second: ``1.5M/s``; '' for None."""
+    return "" if value is None else f"{human_bytes(value)}/s"
+
+
+def local_time(epoch: float | None, now: float) -> str:
+    """``2026-11-18 09:14 (3d 4h ago)`` in local time; '' for None."""
+    if epoch is None:
+        return ""
+    import time
+
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+    age = now - epoch
+    when = f"{human_duration(age)} ago" if age >= 0 else f"in {human_duration(-age)}"
+    return f"{stamp} ({when})"

@@ -5,6 +5,8 @@ Regenerate after a deliberate change with ``pytest tests/ui/test_snapshots.py --
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.ui.conftest import make_app, settle
@@ -20,7 +22,41 @@ SCREENS = {
     "instances": ["8"],
     "help": ["question_mark"],
     "filter": ["slash", *"status:running"],
+    "detail-machine": ["3", "down", "enter"],
+    "detail-host": ["4", "enter"],
+    "detail-vm": ["5", "enter"],
+    "detail-service": ["6", "enter"],
+    "detail-backend": ["7", "down", "down", "down", "enter"],
+    "detail-instance": ["8", "enter"],
 }
+
+
+async def _detail_settled(app, pilot) -> None:
+    """Wait until what the detail frame shows has arrived: its first poll, its streams
+    connected, a service's images; then one redraw of it all."""
+    from joytui.ui.widgets.detail_pane import DetailPane
+
+    panes = list(app.screen.query(DetailPane))
+    pane = next((p for p in panes if p.resource is not None), None)
+    if pane is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+
+    def ready() -> bool:
+        watch = pane.watch
+        if watch is None:
+            return False
+        polled = watch.polls >= 1 or not watch.offers_metrics or watch.streams
+        streams = all(i.state in ("live", "ended") for i in watch.streams.values())
+        related = pane.resource.kind != "service" or "images" in pane.related
+        return bool(polled and streams and related)
+
+    while not ready():
+        assert loop.time() < deadline, "the detail never settled"
+        await pilot.pause(0.05)
+    pane._redraw()
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -32,5 +68,7 @@ def test_screen(snap_compare, demo_config, screen, size):
         await settle(app, pilot)
         await pilot.press(*SCREENS[screen])
         await pilot.pause()
+        if screen.startswith("detail"):
+            await _detail_settled(app, pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -22,8 +22,11 @@ from joytui.core.store import Health
 from joytui.ui.columns import COLUMNS
 from joytui.ui.messages import AccountPolled, AccountsOpened
 from joytui.ui.screens.columns import ColumnsScreen
+from joytui.ui.screens.detail import DetailScreen, RawScreen
+from joytui.ui.screens.logs import LogsScreen
 from joytui.ui.views import VIEWS, VIEWS_BY_ID
 from joytui.ui.widgets.accounts_bar import AccountsBar
+from joytui.ui.widgets.detail_pane import DetailPane
 from joytui.ui.widgets.resource_table import ResourceTable, stale_ages
 from joytui.ui.widgets.totals_view import TotalsView
 
@@ -41,6 +44,7 @@ class DashboardScreen(Screen[None]):
         Binding("s", "sort_next", "Sort", id="sort"),
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort_reverse"),
         Binding("c", "columns", "Columns", show=False, id="columns"),
+        Binding("enter", "open_detail", "Detail", id="detail"),
         Binding("tab", "next_view", "Next view", show=False, priority=True, id="next_view"),
         Binding(
             "shift+tab", "prev_view", "Previous view", show=False, priority=True, id="prev_view"
@@ -68,6 +72,7 @@ class DashboardScreen(Screen[None]):
             with VerticalScroll(id="totals-scroll"):
                 yield TotalsView(id="totals")
             yield ResourceTable(id="table")
+        yield DetailPane(self.session, clock=self.clock, id="detail")
         yield Input(
             placeholder="filter: words, status:error, provider:joy, kind:vm … (Esc clears)",
             id="filter",
@@ -98,6 +103,10 @@ class DashboardScreen(Screen[None]):
         changes = message.result.changes
         if changes is not None and not changes.empty:
             self.table.apply_changes(changes.added, changes.changed, changes.removed)
+            pane = self.query_one(DetailPane)
+            if pane.resource is not None:
+                for resource in changes.changed:
+                    pane.update_resource(resource)
         self.show_health()
 
     def on_resource_table_sort_changed(self) -> None:
@@ -246,6 +255,48 @@ class DashboardScreen(Screen[None]):
 
     def action_sort_reverse(self) -> None:
         self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
+
+    # -- the detail -------------------------------------------------------------------------
+
+    @property
+    def detail_open(self) -> bool:
+        return self.query_one(DetailPane).has_class("-open")
+
+    async def action_open_detail(self) -> None:
+        """Enter: the detail of the resource under the cursor, beside the table at 120
+        columns and wider, on a screen of its own below that."""
+        if self.query_one(ContentSwitcher).current != "table":
+            return
+        resource = self.table.cursor_resource
+        if resource is None:
+            return
+        if self.size.width >= 120:
+            pane = self.query_one(DetailPane)
+            pane.add_class("-open")
+            await pane.show(resource)
+            pane.focus()
+        else:
+            self.app.push_screen(DetailScreen(self.session, resource, clock=self.clock))
+
+    async def on_detail_pane_closed(self, message: DetailPane.Closed) -> None:
+        pane = self.query_one(DetailPane)
+        await pane.close()
+        pane.resource = None
+        pane.remove_class("-open")
+        self.table.focus()
+
+    async def on_resource_table_cursor_moved(self, message: ResourceTable.CursorMoved) -> None:
+        # The open pane follows the cursor; the last resource's poll and streams stop.
+        if self.detail_open and message.key is not None:
+            resource = self.session.store.get(message.key)
+            if resource is not None:
+                await self.query_one(DetailPane).show(resource)
+
+    def on_detail_pane_open_logs(self, message: DetailPane.OpenLogs) -> None:
+        self.app.push_screen(LogsScreen(self.session, message.resource))
+
+    def on_detail_pane_show_raw(self, message: DetailPane.ShowRaw) -> None:
+        self.app.push_screen(RawScreen(message.resource))
 
     def action_columns(self) -> None:
         """Choose the columns of the current view."""

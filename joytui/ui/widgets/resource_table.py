@@ -346,6 +346,7 @@ class ResourceTable(ScrollView, can_focus=True):
                 order = [k for k in order if not keys[k][0]] + blanks
         self._order = order
         self._index = {k: i for i, k in enumerate(order)}
+        self._measure_top()
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(order) + 1)
         if not self._pinned:
@@ -444,9 +445,20 @@ class ResourceTable(ScrollView, can_focus=True):
             self._layout_width = width
             self._strips.clear()
 
-    def _measure(self, top: int, height: int) -> None:
-        """Grow each column's wanted width to what the rows about to be drawn need. Widths
-        only grow within a view (no jitter while scrolling); a view change starts afresh."""
+    MEASURED_ROWS = 500
+    """Rows measured at each rebuild (the top of the order); rows scrolled to below them are
+    measured as they are drawn."""
+
+    def _measure_top(self) -> None:
+        """Widths from the first rows of the order, afresh: what the data needs now, the same
+        for the same data whatever order it arrived in."""
+        self._wants = {}
+        self._measure(0, self.MEASURED_ROWS, repaint=False)
+        self._layout_width = -1
+
+    def _measure(self, top: int, height: int, repaint: bool = True) -> None:
+        """Grow each column's wanted width to what the rows ``top`` to ``top + height``
+        need (scrolling further down never shrinks a column until the next rebuild)."""
         wants = self._wants
         grew = False
         columns = [COLUMNS[c] for c in self.columns]
@@ -461,8 +473,8 @@ class ResourceTable(ScrollView, can_focus=True):
                     grew = True
         if grew:
             self._layout_width = -1
-            # Lines drawn before with the old widths are repainted too, not only this crop.
-            self.refresh()
+            if repaint:  # lines drawn before with the old widths are repainted too
+                self.refresh()
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._measure(int(self.scroll_offset.y) + max(0, crop.y - 1), crop.height)
