@@ -121,8 +121,12 @@ end
 """
 
 
-def bench_machine_info_wrk(base_url: str, pid: int, connections: int = 16) -> None:
-    """The server's own throughput, driven by wrk (C) so the client is not the bottleneck."""
+def bench_machine_info_wrk(
+    base_url: str, pid: int, connections: int = 16, seconds: int = 5
+) -> float | None:
+    """The server's own throughput, driven by wrk (C) so the client is not the bottleneck:
+    machine_info requests per second (None without wrk). bench/list_bench.py takes it as the
+    floor of ``joytui list``."""
     import json
     import re
     import shutil
@@ -131,7 +135,7 @@ def bench_machine_info_wrk(base_url: str, pid: int, connections: int = 16) -> No
 
     if shutil.which("wrk") is None:
         print("joy machine_info with wrk: skipped (apt-get install wrk)")
-        return
+        return None
     with httpx.Client(base_url=base_url, headers=JOY_HEADERS, timeout=30) as client:
         listing = client.post("/api/connect/", json={"type": "machine_list"}).json()
         if isinstance(listing, str):
@@ -141,7 +145,7 @@ def bench_machine_info_wrk(base_url: str, pid: int, connections: int = 16) -> No
         script.write(WRK_SCRIPT % {"token": JOY_TOKEN, "key": DEMO_KEY, "tokens": tokens})
     cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
     done = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", "-d5s", "-s", script.name, base_url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name, base_url],
         capture_output=True,
         text=True,
     )
@@ -154,6 +158,7 @@ def bench_machine_info_wrk(base_url: str, pid: int, connections: int = 16) -> No
         f"{float(rate.group(1)) if rate else float('nan'):,.0f} requests/s, simulator CPU "
         f"{share:.0f} % of a core, non-2xx {errors.group(1) if errors else 0} (target >= 1,000)"
     )
+    return float(rate.group(1)) if rate else None
 
 
 def main() -> None:

@@ -22,6 +22,10 @@ What the transport does not do, and why nothing of ours needs it:
   request: two thread hops per machine_info).
 - cookies: none of the four APIs uses them; the session keeps none.
 
+Event streams (httpx-sse) run on the transport too: the stream's own read timeout becomes
+aiohttp's per-read ``sock_read`` (None: none), so a stalled stream is noticed and resumed as
+on httpx's transport (tests/providers/test_sse.py runs every case on both).
+
 httpx-aiohttp 0.2 maps every ``aiohttp.ClientConnectionError`` to ``httpx.ConnectTimeout``
 (a refused connection or a dropped one would read "timed out"), and chains the aiohttp
 exception, an ``ssl.SSLError`` subclass without the ``reason`` OpenSSL gives. So both paths
