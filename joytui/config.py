@@ -118,6 +118,9 @@ class Account(BaseModel):
     alerts: bool = Field(
         True, description="Raise alerts for this account (false silences it; see [alerts])."
     )
+    read_only: bool = Field(
+        False, description="Refuse this account's state-changing actions (shown disabled)."
+    )
 
     def secret_fields(self) -> dict[str, SecretSource]:
         """This account's secret settings by field name."""

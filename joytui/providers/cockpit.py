@@ -495,8 +495,9 @@ class CockpitClient(ProviderClient):
         await self.hosts()
 
     async def actions(self, resource: Resource) -> list[Action]:
-        """A VM's power actions that fit its status, and migrate; hosts offer none."""
-        if resource.kind != "vm":
+        """A VM's power actions that fit its status, and migrate; none while it migrates;
+        hosts offer none."""
+        if resource.kind != "vm" or (resource.raw_status or "").lower() == "migrating":
             return []
         every = {
             "start": Action(id="start", label="Start"),
@@ -520,7 +521,7 @@ class CockpitClient(ProviderClient):
     async def perform(self, resource: Resource, action_id: str, **params: Any) -> ActionResult:
         """A power action (``force_stop``/``force_restart`` send ``force: true``) or
         ``migrate`` (params: destination_host_id, live, persistent, undefine_source,
-        copy_storage). Never retried."""
+        copy_storage; booleans may come as ``true``/``false`` words). Never retried."""
         known = (*VM_ACTIONS, "force_stop", "force_restart", "migrate")
         if resource.kind != "vm" or action_id not in known:
             raise self.unknown_action(resource, action_id, known if resource.kind == "vm" else ())
@@ -542,13 +543,29 @@ class CockpitClient(ProviderClient):
                 "migrate needs a destination_host_id",
                 hint="choose the host to move the VM to",
             )
-        options = {
-            k: params[k]
-            for k in ("live", "persistent", "undefine_source", "copy_storage")
-            if k in params
-        }
+        options: dict[str, Any] = {}
+        for flag in ("live", "persistent", "undefine_source"):
+            if flag in params:
+                value = _flag(params[flag])
+                if value is None:
+                    raise self.error(
+                        RejectedError, f"{flag}: expected true or false, got {params[flag]!r}"
+                    )
+                options[flag] = value
+        if "copy_storage" in params:
+            options["copy_storage"] = params["copy_storage"]
         mig = await self.migrate(resource.id, destination, **options)
-        return ActionResult(ok=True, message=f"migration {mig.migration_id} {mig.status or ''}")
+        return ActionResult(
+            ok=True,
+            message=f"migration {mig.migration_id} {mig.status or 'sent'} to host {destination}",
+        )
+
+    async def related(self, resource: Resource) -> dict[str, list[str]]:
+        """A migrating VM's migration: its id, status, destination, options and age."""
+        migration_id = resource.detail.get("migration_id") if resource.kind == "vm" else None
+        if not isinstance(migration_id, str) or not migration_id:
+            return {}
+        return {"migration": [migration_words(await self.migration(migration_id))]}
 
     async def metrics(self, resource: Resource) -> MetricSample | None:
         """A VM's reading from ``GET /api/v1/vms/:id``; hosts have none."""
@@ -562,6 +579,32 @@ class CockpitClient(ProviderClient):
             memory_total=_mib(vm.memory_mb),
             uptime_seconds=vm.uptime_seconds,
         )
+
+
+def migration_words(mig: Migration, now: float | None = None) -> str:
+    """``abc123 running 4 s, to <host>, live, copy storage none``: a migration's progress."""
+    parts = [f"{mig.migration_id} {mig.status or 'status unknown'}"]
+    if mig.started_at is not None:
+        parts[0] += f" {max(0.0, (now or time.time()) - mig.started_at):.0f} s"
+    if mig.destination_host_id:
+        parts.append(f"to {mig.destination_host_id}")
+    if mig.live is not None:
+        parts.append("live" if mig.live else "offline")
+    if mig.copy_storage:
+        parts.append(f"copy storage {mig.copy_storage}")
+    return ", ".join(parts)
+
+
+def _flag(value: Any) -> bool | None:
+    """A boolean, or one in words (``true``/``false``, ``yes``/``no``, ``1``/``0``)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "yes", "1", "on"):
+        return True
+    if word in ("false", "no", "0", "off"):
+        return False
+    return None
 
 
 def _mib(value: float | None) -> int | None:

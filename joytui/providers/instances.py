@@ -199,7 +199,12 @@ class InstancesClient(ProviderClient):
         await self.list_instances()
 
     async def actions(self, resource: Resource) -> list[Action]:
-        """Pause (unless already paused, stopped or failed), restart, delete."""
+        """An instance: pause (unless already paused, stopped or failed), restart, delete.
+        The account (a resource of kind ``account``): create."""
+        if resource.kind == "account":
+            return [Action(id="create", label="Create instance")]
+        if resource.kind != "instance":
+            return []
         offered = []
         if resource.status not in (Status.PAUSED, Status.STOPPED, Status.ERROR):
             offered.append(Action(id="pause", label="Pause"))
@@ -208,7 +213,14 @@ class InstancesClient(ProviderClient):
         return offered
 
     async def perform(self, resource: Resource, action_id: str, **params: Any) -> ActionResult:
-        """pause, restart or delete ``resource``; never retried."""
+        """pause, restart or delete an instance; create one in the account (params: name,
+        region, both optional). Never retried."""
+        if resource.kind == "account":
+            if action_id != "create":
+                raise self.unknown_action(resource, action_id, ("create",))
+            name = params.get("name") or None
+            region = params.get("region") or None
+            return await self.run_action(self._created(name, region))
         if action_id == "pause":
             return await self.run_action(self._answer(self.pause_instance(resource.id)))
         if action_id == "restart":
@@ -216,6 +228,15 @@ class InstancesClient(ProviderClient):
         if action_id == "delete":
             return await self.run_action(self._deleted(resource.id))
         raise self.unknown_action(resource, action_id, ("pause", "restart", "delete"))
+
+    async def _created(self, name: str | None, region: str | None) -> ActionResult:
+        inst = await self.create_instance(name, region)
+        where = f" in {inst.region}" if inst.region else ""
+        return ActionResult(
+            ok=True,
+            message=f"created instance {inst.id} ({inst.name or 'no name'}{where}): "
+            f"{inst.status or 'status not given'}",
+        )
 
     @staticmethod
     async def _answer(coro: Any) -> ActionResult:

@@ -24,9 +24,10 @@ Decisions where the spec leaves room:
   its backends is not ``terminated`` (terminating ones included, as the account's running list
   counts them), else ``stopped``.
 - **Actions.** Backends: ``terminate`` (SIGTERM) until termination starts, ``terminate_hard``
-  (destructive) until it is terminated. Services offer none: spawning (connect) creates a
-  billable backend that lingers for ``max_idle_seconds``, which is not a dashboard's business;
-  :meth:`JamsocketClient.connect` is there for scripts.
+  (destructive) until it is terminated. Services: ``spawn`` (connect, with a key, an image
+  tag, env vars and lifetime limits; the answer's tokens and URLs are never shown),
+  ``update_image`` and ``delete`` (destructive). The account (a resource of kind
+  ``account``): ``create_service``.
 - **Streams** (:meth:`~JamsocketClient.status_stream`, :meth:`~JamsocketClient.metric_stream`,
   :meth:`~JamsocketClient.log_stream` of a backend resource, and the ``backend_*_stream``
   methods by backend id) reconnect by themselves: see
@@ -78,6 +79,7 @@ from joytui.providers.errors import (
     BadPayloadError,
     NotFoundError,
     ProviderError,
+    RejectedError,
     snippet,
 )
 from joytui.providers.sse import LiveStream, ResumableEvents
@@ -875,7 +877,16 @@ class JamsocketClient(ProviderClient):
 
     async def actions(self, resource: Resource) -> list[Action]:
         """A backend: ``terminate`` until termination starts, ``terminate_hard`` until it is
-        terminated. Services: none (see the module docstring)."""
+        terminated. A service: ``spawn``, ``update_image``, ``delete``. The account:
+        ``create_service``."""
+        if resource.kind == "account":
+            return [Action(id="create_service", label="Create service")]
+        if resource.kind == "service":
+            return [
+                Action(id="spawn", label="Spawn backend"),
+                Action(id="update_image", label="Update image"),
+                Action(id="delete", label="Delete service", destructive=True),
+            ]
         if resource.kind != "backend":
             return []
         word = (resource.raw_status or "").lower()
@@ -889,20 +900,78 @@ class JamsocketClient(ProviderClient):
         return offered
 
     async def perform(self, resource: Resource, action_id: str, **params: Any) -> ActionResult:
-        """``terminate`` or ``terminate_hard`` a backend; never retried."""
-        known = ("terminate", "terminate_hard")
-        if resource.kind != "backend":
-            raise self.unknown_action(resource, action_id, ())
+        """Terminate a backend (soft or hard); spawn on, update the image of, or delete a
+        service; create a service in the account. Never retried.
+
+        ``spawn`` takes ``key``, ``tag``, ``env`` (a mapping, or ``NAME=VALUE`` words),
+        ``lifetime_limit_seconds``, ``max_idle_seconds`` and ``memory_limit_bytes``;
+        ``update_image`` takes ``image_tag``; ``create_service`` takes ``name``."""
+        known = {
+            "backend": ("terminate", "terminate_hard"),
+            "service": ("spawn", "update_image", "delete"),
+            "account": ("create_service",),
+        }.get(resource.kind, ())
         if action_id not in known:
             raise self.unknown_action(resource, action_id, known)
-        hard = action_id == "terminate_hard"
-        return await self.run_action(self._terminated(resource.id, hard))
+        if action_id in ("terminate", "terminate_hard"):
+            hard = action_id == "terminate_hard"
+            return await self.run_action(self._terminated(resource.id, hard))
+        if action_id == "spawn":
+            return await self.run_action(self._spawned(resource.id, params))
+        if action_id == "update_image":
+            tag = self._required(params, "image_tag", "the tag or digest new backends spawn with")
+            return await self.run_action(self._updated(resource.id, tag))
+        if action_id == "delete":
+            return await self.run_action(self._service_deleted(resource.id))
+        name = self._required(params, "name", "lowercase letters, digits and dashes")
+        return await self.run_action(self._created(name))
+
+    def _required(self, params: Mapping[str, Any], name: str, what: str) -> str:
+        """``params[name]`` as a non-empty string, or a refusal sent nowhere."""
+        value = params.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(RejectedError, f"{name} is required ({what})", hint=f"give {name}")
+        return value.strip()
 
     async def _terminated(self, backend_id: str, hard: bool) -> ActionResult:
         answer = await self.terminate(backend_id, hard=hard)
         word = "hard termination" if hard else "termination (SIGTERM)"
         said = answer.status or "no readable answer"
         return ActionResult(ok=True, message=f"{word} sent: {said}")
+
+    async def _spawned(self, service: str, params: Mapping[str, Any]) -> ActionResult:
+        try:
+            spawn = spawn_config(params)
+        except ValueError as exc:
+            raise self.error(
+                RejectedError, f"spawn: {exc}", hint="check the spawn options"
+            ) from None
+        key = params.get("key") or None
+        found = await self.connect(service, key=key, spawn=spawn)
+        # Only the id, status and whether it spawned: the tokens and URLs stay secret.
+        status = found.status or "status not given"
+        if found.spawned is False:
+            return ActionResult(
+                ok=True,
+                message=f"backend {found.backend_id} already holds key {key!r} ({status}); "
+                "nothing spawned",
+            )
+        return ActionResult(ok=True, message=f"spawned backend {found.backend_id} ({status})")
+
+    async def _updated(self, service: str, tag: str) -> ActionResult:
+        answer = await self.update_image_tag(service, tag)
+        said = answer.status or "no readable answer"
+        return ActionResult(ok=True, message=f"new backends spawn with {tag!r}: {said}")
+
+    async def _service_deleted(self, service: str) -> ActionResult:
+        answer = await self.delete_service(service)
+        said = answer.status or "no readable answer"
+        return ActionResult(ok=True, message=f"service {service!r} deleted: {said}")
+
+    async def _created(self, name: str) -> ActionResult:
+        answer = await self.create_service(name)
+        said = answer.status or "no readable answer"
+        return ActionResult(ok=True, message=f"service {name!r} created: {said}")
 
     async def metrics(self, resource: Resource) -> MetricSample | None:
         """One event of the backend's metrics stream, read on a fresh connection within
@@ -922,6 +991,59 @@ class JamsocketClient(ProviderClient):
         except TimeoutError:
             return None
         return None
+
+
+RESERVED_ENV = frozenset(
+    {"PORT", "SESSION_BACKEND_ID", "SESSION_BACKEND_KEY", "SESSION_BACKEND_FENCING_TOKEN"}
+)
+"""Env vars the platform sets itself (the spec forbids passing them)."""
+
+
+def parse_env(value: Any) -> dict[str, str]:
+    """Env vars from a mapping, or from ``NAME=VALUE`` words (a string, or a list of them)."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        words = value.split() if isinstance(value, str) else [str(w) for w in value]
+        pairs = []
+        for word in words:
+            name, eq, val = word.partition("=")
+            if not eq or not name:
+                raise ValueError(f"env: expected NAME=VALUE, got {snippet(word, 40)!r}")
+            pairs.append((name, val))
+    reserved = sorted({n for n, _ in pairs} & RESERVED_ENV)
+    if reserved:
+        raise ValueError(f"env: {', '.join(reserved)} is set by the platform")
+    return dict(pairs)
+
+
+def spawn_config(params: Mapping[str, Any]) -> SpawnConfig:
+    """The ``spawn`` of a connect request from an action's parameters."""
+
+    def number(name: str) -> float | None:
+        value = params.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            found = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: expected a number of seconds, got {value!r}") from None
+        if found <= 0:
+            raise ValueError(f"{name}: must be more than 0")
+        return found
+
+    env = parse_env(params.get("env"))
+    memory = number("memory_limit_bytes")
+    limits = ResourceLimits(memory_limit_bytes=int(memory)) if memory else None
+    executable = ExecutableConfig(env=env or None, resource_limits=limits)
+    return SpawnConfig(
+        tag=params.get("tag") or None,
+        lifetime_limit_seconds=number("lifetime_limit_seconds"),
+        max_idle_seconds=number("max_idle_seconds"),
+        executable=executable if env or limits else None,
+    )
 
 
 def _status_time(item: BackendItem) -> float:

@@ -97,6 +97,25 @@ POWER_STATES: dict[str, tuple[str, bool]] = {
     "resume": ("Resume", False),
 }
 """machine_state -> (label, destructive): the eight states change_machine_state accepts."""
+POWER_WORDS = {
+    "machine_already_started": "power on accepted",
+    "shutdown_success": "graceful shutdown accepted",
+    "stopped_successfully": "hard stop accepted",
+    "reboot_success": "graceful reboot accepted",
+    "power_reset_success": "hard reset accepted",
+    "machine_paused": "suspend accepted",
+    "machine_hibernated": "hibernate accepted",
+    "machine_already_resumed": "resume accepted",
+}
+"""The spec's success value of each state, in words."""
+POWER_FITS: dict[Status, tuple[str, ...]] = {
+    Status.RUNNING: ("shutdown", "force_shutdown", "reboot", "force_reboot", "pause", "hibernate"),
+    Status.STOPPED: ("start",),
+    Status.PAUSED: ("resume", "shutdown", "force_shutdown"),
+    Status.ERROR: ("start", "shutdown", "force_shutdown", "reboot", "force_reboot"),
+    Status.PENDING: ("force_shutdown", "force_reboot"),
+}
+"""The states offered per status (an unknown status offers all eight)."""
 
 STATUS = {
     "running": Status.RUNNING,
@@ -839,20 +858,31 @@ class JoyClient(ProviderClient):
         return self.make_snapshot(resources, dash.figures())
 
     async def actions(self, resource: Resource) -> list[Action]:
-        """The eight power states (force_shutdown and force_reboot are destructive)."""
+        """The power states that fit the machine's status (all eight while it is unknown);
+        force_shutdown and force_reboot are destructive."""
+        fits = POWER_FITS.get(resource.status, tuple(POWER_STATES))
         return [
             Action(id=state, label=label, destructive=destructive)
             for state, (label, destructive) in POWER_STATES.items()
+            if state in fits
         ]
 
     async def perform(self, resource: Resource, action_id: str, **params: Any) -> ActionResult:
-        """change_machine_state to ``action_id``; never retried."""
+        """change_machine_state to ``action_id``; never retried. The answer is put in words
+        (``graceful shutdown accepted (shutdown_success)``); ``invalid_state`` comes back as
+        a refusal naming the state."""
         if action_id not in POWER_STATES:
             raise self.unknown_action(resource, action_id, tuple(POWER_STATES))
-        return await self.run_action(self._changed(resource.id, action_id))
+        result = await self.run_action(self._changed(resource.id, action_id))
+        if not result.ok and "invalid_state" in result.message:
+            said = f"the API refused machine_state {action_id!r} (invalid_state)"
+            return ActionResult(ok=False, message=said)
+        return result
 
     async def _changed(self, ihash: str, state: str) -> ActionResult:
-        return ActionResult(ok=True, message=await self.change_machine_state(ihash, state))
+        value = await self.change_machine_state(ihash, state)
+        words = POWER_WORDS.get(value)
+        return ActionResult(ok=True, message=f"{words} ({value})" if words else value)
 
     async def metrics(self, resource: Resource) -> MetricSample | None:
         """A reading from machine_info's ``Current``."""

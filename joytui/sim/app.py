@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import tomli_w
@@ -41,6 +42,9 @@ class Simulator:
         if faults:
             self.faults.update(parse_fault_spec(faults))
         self.ctx = SimContext(self.options, self.clock, self.faults)
+        self.writes: dict[str, int] = {}
+        """State-changing requests that arrived, by what they change (``/__sim__/``
+        shows them): ``joy change_machine_state <instance_token>``, else ``METHOD path``."""
         sims: list[ProviderSim] = [
             JoySim(self.ctx),
             CockpitSim(self.ctx),
@@ -92,6 +96,7 @@ class Simulator:
         return Starlette(
             routes=routes,
             middleware=[
+                Middleware(_WriteCounter, simulator=self),
                 Middleware(_AdvanceMiddleware, simulator=self),
                 Middleware(FaultMiddleware, faults=self.faults),
             ],
@@ -108,6 +113,7 @@ class Simulator:
                 "elapsed": self.clock.elapsed(),
                 "providers": {n: s.summary() for n, s in self.providers.items()},
                 "faults": self.faults.as_dict(),
+                "writes": dict(sorted(self.writes.items())),
             }
         )
 
@@ -160,3 +166,62 @@ class _AdvanceMiddleware:
         if scope["type"] == "http" and provider_of(scope["path"]) is not None:
             self.simulator.advance()
         await self.app(scope, receive, send)
+
+
+class _WriteCounter:
+    """Counts every state-changing request as it arrives (before any fault answers it), so a
+    test can see how many times a write was sent. Joy's writes are POSTs to one path: they are
+    told apart by the ``type`` and ``instance_token`` of their body."""
+
+    def __init__(self, app: ASGIApp, simulator: Simulator) -> None:
+        self.app = app
+        self.simulator = simulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        provider = provider_of(path)
+        if provider is None or "/auth/" in path:
+            await self.app(scope, receive, send)
+            return
+        if provider != "joy":
+            self._count(f"{scope['method']} {path}")
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        key = _joy_write(body)
+        if key is not None:
+            self._count(key)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return dict(await receive())
+
+        await self.app(scope, replay, send)
+
+    def _count(self, key: str) -> None:
+        writes = self.simulator.writes
+        writes[key] = writes.get(key, 0) + 1
+
+
+def _joy_write(body: bytes) -> str | None:
+    """``joy change_machine_state <token>`` for a Joy write, None for a read."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "change_machine_state":
+        return None
+    return f"joy change_machine_state {data.get('instance_token')}"
