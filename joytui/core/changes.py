@@ -136,8 +136,10 @@ class RecentChanges:
             status = resource.status.value
             old = self._known.get(resource.key)
             self._known[resource.key] = (status, resource.name)
-            if old is None or old[0] != status:
-                fresh.append(_change(now, resource.key, resource.name, old and old[0], status))
+            # A status learned for the first time (Joy's "unknown" until machine_info comes)
+            # is news of the fleet, not a change of it.
+            if old is not None and old[0] != status and old[0] != "unknown":
+                fresh.append(_change(now, resource.key, resource.name, old[0], status))
         for gone in changes.removed:
             old = self._known.pop(gone, None)
             status, name = old if old is not None else (None, gone[3])

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from joytui.config import Config
 from joytui.core.accounts import AccountHandle, AccountSetupError, close_accounts, open_accounts
+from joytui.core.alerts import Alerts, AlertsRaised
+from joytui.core.changes import RecentChanges, polled_at
 from joytui.core.detail import DetailWatch
 from joytui.core.history import History
 from joytui.core.poller import Poller, PollResult, PollTarget
@@ -37,7 +40,10 @@ class AccountPolled:
     result: PollResult
 
 
-SessionEvent = AccountsOpened | AccountPolled
+FLEET_POINTS = 720
+"""Fleet readings kept (one per poll of any account)."""
+
+SessionEvent = AccountsOpened | AccountPolled | AlertsRaised
 Listener = Callable[[SessionEvent], None]
 
 
@@ -68,7 +74,14 @@ class Session:
         self._listeners: list[Listener] = []
         self._visible: dict[AccountKey, tuple[str, ...]] = {}
         self._opened = asyncio.Event()
+        self.changes = RecentChanges()
+        """The last status transitions of every account, newest first (the overview)."""
+        self.alerts = Alerts.for_config(config, clock=clock)
         self.history = History(points=config.detail.history_points)
+        self.fleet: deque[tuple[float, int, float]] = deque(maxlen=FLEET_POINTS)
+        """After each poll: (time, resources in error, total CPU % in use) across accounts."""
+        self._cpu: dict[tuple[str, str, str, str], float] = {}
+        self._cpu_total = 0.0
         """Readings per resource, from polls and from open details' polls and streams."""
 
     # -- events ------------------------------------------------------------------------------
@@ -134,7 +147,34 @@ class Session:
             for resource in (*changes.added, *changes.changed):
                 if resource.cpu_percent is not None or resource.memory_used is not None:
                     self.history.add(resource.key, _reading(resource, now))
+        self._track_fleet(result)
         self._emit(AccountPolled(result))
+        if raised := self.alerts.decide(self.changes.observe(result, polled_at(result))):
+            self._emit(AlertsRaised(tuple(raised)))
+
+    def _track_fleet(self, result: PollResult) -> None:
+        # Kept up to date from what each poll changed: no walk over the fleet per poll.
+        changes = result.changes
+        if changes is not None:
+            for resource in (*changes.added, *changes.changed):
+                cpu = resource.cpu_percent if resource.status.value == "running" else None
+                old = self._cpu.pop(resource.key, 0.0)
+                self._cpu_total -= old
+                if cpu:
+                    self._cpu[resource.key] = cpu
+                    self._cpu_total += cpu
+            for key in changes.removed:
+                self._cpu_total -= self._cpu.pop(key, 0.0)
+        errors = sum(
+            by_status.get("error", 0)
+            for state in self.store.accounts.values()
+            if state.totals is not None
+            for by_status in state.totals.counts.values()
+        )
+        when = result.account.updated_at or result.account.error_at or 0.0
+        if self.fleet and self.fleet[-1][0] >= when:
+            self.fleet.pop()  # one reading per instant: the latest of the polls that ended
+        self.fleet.append((when, errors, max(0.0, self._cpu_total)))
 
     def watch(self, resource: Resource, on_update: Callable[[], None]) -> DetailWatch | None:
         """Start a :class:`DetailWatch` on ``resource`` (None if its account has no client).
@@ -221,6 +261,26 @@ class Session:
         """Stop polling and close every client."""
         self.stop()
         await close_accounts(self.handles)
+
+    # -- actions (joytui.core.actions) -------------------------------------------------------
+
+    @property
+    def actions(self) -> Any:
+        """The :class:`~joytui.core.actions.ActionRunner` of this session, made on first use:
+        every state-changing request goes through it (read-only, exactly once, audit log)."""
+        runner = self.__dict__.get("_action_runner")
+        if runner is None:
+            from joytui.core.actions import ActionRunner  # it imports this module
+
+            runner = self.__dict__["_action_runner"] = ActionRunner(self)
+        return runner
+
+    def poll_early(self, key: AccountKey, ids: Sequence[str] = ()) -> bool:
+        """Poll ``key`` now (after an action), its resources ``ids`` fetched first; False
+        before the accounts are open."""
+        if ids:
+            self._visible[key] = tuple(dict.fromkeys((*ids, *self._visible.get(key, ()))))
+        return self.refresh_now(key)
 
 
 def _reading(resource: Resource, at: float) -> MetricSample:

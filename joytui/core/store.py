@@ -53,7 +53,8 @@ class AccountState:
 
     provider: str
     account: str
-    resources: dict[ResourceKey, Resource] = field(default_factory=dict)
+    # Not in the repr: 10,000 resources make a 15 MB string wherever a state is shown.
+    resources: dict[ResourceKey, Resource] = field(default_factory=dict, repr=False)
     totals: Totals | None = None
     updated_at: float | None = None
     """When the last good snapshot arrived (Unix seconds, by the store's clock)."""
@@ -65,6 +66,8 @@ class AccountState:
     """Consecutive failed polls."""
     interval: float | None = None
     """The account's poll interval, where it is polled (for staleness by age)."""
+    failing_since: float | None = None
+    """When the current run of failed polls began (None while polls succeed)."""
 
     @property
     def key(self) -> AccountKey:
@@ -149,6 +152,7 @@ class Store:
         state.latency_ms = snapshot.latency_ms
         state.error = None
         state.error_at = None
+        state.failing_since = None
         state.failures = 0
         return changes
 
@@ -157,6 +161,8 @@ class Store:
         state = self.register(provider, account)
         state.error = error
         state.error_at = self._clock()
+        if state.failures == 0:
+            state.failing_since = state.error_at
         state.failures += 1
         return state
 

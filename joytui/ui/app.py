@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 
 from joytui.config import Config
+from joytui.core.alerts import AlertsRaised
 from joytui.core.session import AccountPolled, AccountsOpened, Session, SessionEvent
 from joytui.ui import messages
 from joytui.ui.screens.dashboard import DashboardScreen
@@ -134,6 +135,23 @@ class JoyTuiApp(App[int]):
             self.dashboard.post_message(messages.AccountPolled(event.result))
         elif isinstance(event, AccountsOpened):
             self.dashboard.post_message(messages.AccountsOpened(event.handles))
+        elif isinstance(event, AlertsRaised):
+            self._alert(event)
+
+    def _alert(self, event: AlertsRaised) -> None:
+        """The terminal bell (tmux flags the window with monitor-bell) and a notification."""
+        settings = self.config.alerts
+        if settings.bell:
+            self.bell()
+        if settings.notify:
+            for alert in event.alerts:
+                self.notify(
+                    alert.message,
+                    title=alert.title,
+                    severity="error" if alert.severity == "error" else "warning",
+                    markup=False,  # names are text, never markup
+                    timeout=10,
+                )
 
     # -- global keys -------------------------------------------------------------------------
 

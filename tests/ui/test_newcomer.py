@@ -194,11 +194,10 @@ async def test_totals_figures_have_units(demo_config):
         await pilot.press("1")
         await pilot.pause()
         view = app.screen.query_one("#totals")
+        view._render_totals(118)
+        figures = app.screen.query_one("#figures").content
         text = "".join(
-            seg.text
-            for seg in app.console.render(
-                view._render_totals(118), app.console.options.update(width=118)
-            )
+            seg.text for seg in app.console.render(figures, app.console.options.update(width=200))
         )
         assert "RAM 336 GB" in text and "vCPU 132 cores" in text
         assert "wallet 1,741.21 (account currency)" in text

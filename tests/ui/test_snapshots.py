@@ -31,6 +31,13 @@ SCREENS = {
 }
 
 
+def freeze_latency(app) -> None:
+    """Poll latency is measured, not simulated: a frame with a fixed clock shows a fixed one."""
+    for state in app.session.store.accounts.values():
+        if state.latency_ms is not None:
+            state.latency_ms = 42.0
+
+
 async def _detail_settled(app, pilot) -> None:
     """Wait until what the detail frame shows has arrived: its first poll, its streams
     connected, a service's images; then one redraw of it all."""
@@ -66,9 +73,44 @@ def test_screen(snap_compare, demo_config, screen, size):
 
     async def run_before(pilot) -> None:
         await settle(app, pilot)
+        freeze_latency(app)
         await pilot.press(*SCREENS[screen])
         await pilot.pause()
         if screen.startswith("detail"):
             await _detail_settled(app, pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_overview_with_an_account_down_and_an_instance_in_error(snap_compare, sim, size):
+    from joytui.config import Config
+    from tests.ui.conftest import set_sim_faults
+
+    async def refresh(app, pilot) -> None:
+        # As r does, without its toast, which would cover the frame.
+        target = app.session.poller.polls + len(app.session.poller.targets)
+        app.session.refresh_now()
+        await settle(app, pilot, target=target)
+
+    sim.simulator.faults.update({"joy": {"quirk_rate": 0.0}})
+    data = sim.simulator.config(sim.base_url)
+    data["refresh_seconds"] = 3600
+    data["alerts"] = {"notify": False, "bell": False}  # toasts would cover the frame
+    app = make_app(Config.model_validate(data))
+
+    async def run_before(pilot) -> None:
+        await settle(app, pilot)
+        instances = app.session.store.accounts[("instances", "sim-instances")].resources
+        running = sorted(k[3] for k, r in instances.items() if r.status.value == "running")
+        async with __import__("httpx").AsyncClient(base_url=sim.base_url) as http:
+            (await http.post(f"/__sim__/instances/fail/{running[0]}")).raise_for_status()
+        await refresh(app, pilot)
+        await set_sim_faults(sim, {"joy": {"error_rate": 1.0}})
+        for _ in range(3):  # down after three failed polls in a row
+            await refresh(app, pilot)
+        freeze_latency(app)
+        await pilot.press("1")
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

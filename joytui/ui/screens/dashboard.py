@@ -27,6 +27,7 @@ from joytui.ui.screens.logs import LogsScreen
 from joytui.ui.views import VIEWS, VIEWS_BY_ID
 from joytui.ui.widgets.accounts_bar import AccountsBar
 from joytui.ui.widgets.detail_pane import DetailPane
+from joytui.ui.widgets.overview import Overview, RecentChangesList
 from joytui.ui.widgets.resource_table import ResourceTable, stale_ages
 from joytui.ui.widgets.totals_view import TotalsView
 
@@ -71,6 +72,7 @@ class DashboardScreen(Screen[None]):
         with ContentSwitcher(initial="table", id="main"):
             with VerticalScroll(id="totals-scroll"):
                 yield TotalsView(id="totals")
+                yield Overview(id="overview")
             yield ResourceTable(id="table")
         yield DetailPane(self.session, clock=self.clock, id="detail")
         yield Input(
@@ -126,7 +128,11 @@ class DashboardScreen(Screen[None]):
         self.table.set_stale(stale_ages(accounts, now))
         self.query_one(AccountsBar).show(accounts, now)
         if self.query_one(ContentSwitcher).current == "totals-scroll":
-            self.query_one(TotalsView).show(accounts, now)
+            totals = self.query_one(TotalsView)
+            totals.show(accounts, now)
+            totals._render_totals(max(40, self.size.width - 2))  # computes the figures
+            overview = self.query_one(Overview)
+            overview.show(self.session.fleet, self.session.changes.changes, now, totals.figures)
         self.show_status_line()
 
     def show_status_line(self) -> None:
@@ -291,6 +297,12 @@ class DashboardScreen(Screen[None]):
             resource = self.session.store.get(message.key)
             if resource is not None:
                 await self.query_one(DetailPane).show(resource)
+
+    async def on_recent_changes_list_open(self, message: RecentChangesList.Open) -> None:
+        """Enter on a recent change: that resource's detail, on a screen of its own."""
+        resource = self.session.store.get(message.key)
+        if resource is not None:
+            self.app.push_screen(DetailScreen(self.session, resource, clock=self.clock))
 
     def on_detail_pane_open_logs(self, message: DetailPane.OpenLogs) -> None:
         self.app.push_screen(LogsScreen(self.session, message.resource))

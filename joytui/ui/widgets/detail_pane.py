@@ -107,8 +107,8 @@ class DetailPane(VerticalScroll, can_focus=True):
         yield Static(id="detail-fields")
 
     def on_mount(self) -> None:
-        # At most four redraws a second, whatever the data rate.
-        self.set_interval(0.25, self._redraw_if_dirty)
+        # At most four redraws a second, whatever the data rate; paused while nothing shows.
+        self._timer = self.set_interval(0.25, self._redraw_if_dirty, pause=True)
 
     async def on_unmount(self) -> None:
         await self.close()  # however the detail goes away, its poll and streams stop
@@ -125,12 +125,15 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.resource = resource
         self.related = {}
         self.watch = self.session.watch(resource, self._mark_dirty)
+        self._timer.resume()
         self.run_worker(self._fetch_related(resource), group="detail", exit_on_error=False)
         self._redraw()
 
     async def close(self) -> None:
         """Stop the watch: no poll, stream or task of this detail goes on."""
         self.workers.cancel_group(self, "detail")
+        if getattr(self, "_timer", None) is not None:
+            self._timer.pause()
         if self.watch is not None:
             watch, self.watch = self.watch, None
             await watch.aclose()

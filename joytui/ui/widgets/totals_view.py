@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -54,6 +55,7 @@ class TotalsView(Static):
         super().__init__(id=id)
         self._accounts: list[AccountState] = []
         self._now = 0.0
+        self.figures: list[Text] = []
 
     def show(self, accounts: Iterable[AccountState], now: float) -> None:
         """Redraw for ``accounts`` as of ``now``."""
@@ -68,6 +70,8 @@ class TotalsView(Static):
         table.add_column("ACCOUNT", no_wrap=True, ratio=2, overflow="ellipsis", min_width=10)
         table.add_column("HEALTH", no_wrap=True)
         table.add_column("AGE", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("POLL", justify="right", no_wrap=True)
         for status in Status:
             # Narrow terminals get the glyph alone (the legend is under ?), so names fit.
             title = (
@@ -85,16 +89,24 @@ class TotalsView(Static):
             health = state.health_at(self._now)
             colour = theme_style(self.app, health_style(health))
             age = human_age(state.age(self._now)) if state.updated_at is not None else "-"
+            poll = [f"{state.latency_ms:.0f}ms" if state.latency_ms else "-"] if wide else []
             table.add_row(
                 Text(state.provider),
                 Text(printable(state.account)),  # a name is text, never markup
                 Text(f"{HEALTH_GLYPHS[health]} {health.value}", style=colour),
                 age,
+                *poll,
                 *(str(counts.get(s.value, 0)) if counts.get(s.value) else "·" for s in Status),
             )
             problem = state.problem_at(self._now)
             if problem is not None:
-                when = f"{human_age(self._now - state.error_at)} ago" if state.error_at else ""
+                since = state.failing_since
+                when = (
+                    f"failing since {time.strftime('%H:%M', time.localtime(since))}, "
+                    f"{human_age(self._now - since)}"
+                    if since is not None
+                    else ""
+                )
                 line = Text(f"{HEALTH_GLYPHS[health]} ", style=colour)
                 line.append(printable(problem))
                 if when:
@@ -111,11 +123,29 @@ class TotalsView(Static):
                         parts.append(f"{label} {printable(str(value))}")
                 text.append("  ".join(parts))
                 figures.append(text)
+        in_error = self._in_error()
+        self.figures = figures  # drawn below the recent changes (Overview), not here
         parts: list[RenderableType] = [table]
-        if figures:
-            parts.append(Text(""))
-            parts.extend(figures)
         if problems:
             parts.append(Text(""))
             parts.extend(problems)
+        if in_error:
+            parts.append(Text(""))
+            parts.append(in_error)
         return Group(*parts)
+
+    def _in_error(self) -> Text | None:
+        """``in error now (2): vm web-10 (sim-cockpit), …`` from the accounts' data."""
+        found = []
+        for state in self._accounts:
+            counts = state.totals.counts if state.totals is not None else {}
+            if not any(by.get("error") for by in counts.values()):
+                continue  # the walk below only for accounts with something in error
+            found += [r for r in state.resources.values() if r.status.value == "error"]
+        if not found:
+            return None
+        text = Text("in error now ", style="bold")
+        text.append(f"({len(found)}): ", style="bold")
+        shown = [f"{r.kind} {printable(r.name)} ({printable(r.account)})" for r in found[:8]]
+        text.append(", ".join(shown) + (" …" if len(found) > 8 else ""))
+        return text
