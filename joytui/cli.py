@@ -1,7 +1,9 @@
-"""The command line: ``joytui [demo|sim|list|totals|config ...]`` as DESIGN.md lays it out.
+"""The command line: ``joytui [demo|sim|list|totals|action|actions|audit|config ...]`` as
+DESIGN.md lays it out.
 
-Exit status: 0 on success, 1 when any account failed (the others still print), 2 on bad
-usage or bad config. Errors go to stderr, one line per problem, naming the account.
+Exit status: 0 on success, 1 when any account failed (the others still print) or a provider
+refused an action, 2 on bad usage, bad config, an unknown resource or action, or a write
+refused by read-only mode. Errors go to stderr, one line per problem, naming the account.
 """
 
 from __future__ import annotations
@@ -123,6 +125,50 @@ def build_parser() -> argparse.ArgumentParser:
     _common(totals)
     _filters(totals)
     totals.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    action = sub.add_parser(
+        "action",
+        help="perform one action on one resource, exactly once",
+        description="Perform ACTION on the resource PROVIDER/ACCOUNT/ID (its id as `joytui "
+        "list` shows it; PROVIDER/ACCOUNT for the account's own actions, such as create). "
+        "Sent once, never retried; written to the audit log. Without --yes it asks on a "
+        "terminal and refuses without one. Exit 0 done, 1 the provider refused or failed "
+        "(or --wait timed out), 2 bad usage, an unknown resource or action, or read-only.",
+    )
+    _common(action)
+    action.add_argument("target", metavar="PROVIDER/ACCOUNT/ID", help="the resource")
+    action.add_argument("action", metavar="ACTION", help="an action id (`joytui actions` lists)")
+    action.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a parameter of the action (repeatable; env=NAME=VALUE adds an env var)",
+    )
+    action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    action.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the provider reports the new state (progress on stderr)",
+    )
+    action.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long --wait waits (default 300)",
+    )
+    action.add_argument("--format", choices=("table", "json"), default="table")
+    actions = sub.add_parser("actions", help="list the actions a resource offers now")
+    _common(actions)
+    actions.add_argument("target", metavar="PROVIDER/ACCOUNT/ID", help="the resource")
+    actions.add_argument("--format", choices=("table", "json"), default="table")
+    audit = sub.add_parser("audit", help="print the audit log of actions taken")
+    _common(audit)
+    audit.add_argument(
+        "--since", metavar="DURATION", help="only the last DURATION (90s, 30m, 2h, 1d)"
+    )
+    audit.add_argument("--format", choices=("table", "json"), default="table")
 
     exporter = sub.add_parser(
         "exporter",
@@ -256,6 +302,30 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         _, config = _load(args)
         _check_filters(config, args)
         return cmd_totals(config, args.provider, args.account, fmt=args.format)
+    if args.command == "action":
+        from joytui.headless import cmd_action
+
+        _, config = _load(args)
+        return cmd_action(
+            config,
+            args.target,
+            args.action,
+            args.param,
+            yes=args.yes,
+            wait=args.wait,
+            timeout=args.timeout,
+            fmt=args.format,
+            read_only=args.read_only,
+        )
+    if args.command == "actions":
+        from joytui.headless import cmd_actions
+
+        _, config = _load(args)
+        return cmd_actions(config, args.target, fmt=args.format, read_only=args.read_only)
+    if args.command == "audit":
+        from joytui.headless import cmd_audit
+
+        return cmd_audit(args.since, args.format)
     if args.command == "config":
         if args.config_command == "path":
             print(config_path(args.config))

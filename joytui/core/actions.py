@@ -504,11 +504,9 @@ class ActionRunner:
             result = await client.perform(resource, action_id, **typed)
         except asyncio.CancelledError:
             # Cancelled with the request out: it may have been done.
-            self._finish(
-                resource, action_id, label, typed, Outcome.UNKNOWN,
-                "cancelled while waiting for the answer: outcome unknown: refresh to see",
-                time.monotonic() - started,
-            )  # fmt: skip
+            why = "cancelled while waiting for the answer: outcome unknown: refresh to see"
+            elapsed = time.monotonic() - started
+            self._finish(resource, action_id, label, typed, Outcome.UNKNOWN, why, elapsed)
             raise
         except ProviderError as err:
             outcome, message = _classify(err)

@@ -45,6 +45,9 @@ class Simulator:
         self.writes: dict[str, int] = {}
         """State-changing requests that arrived, by what they change (``/__sim__/``
         shows them): ``joy change_machine_state <instance_token>``, else ``METHOD path``."""
+        self.hang_writes = False
+        """Hold every state-changing request unanswered (reads are served): a write that
+        times out while polls still work. Set with ``POST /__sim__/writes {"hang": true}``."""
         sims: list[ProviderSim] = [
             JoySim(self.ctx),
             CockpitSim(self.ctx),
@@ -86,6 +89,7 @@ class Simulator:
             Route("/__sim__/", self._info, methods=["GET"]),
             Route("/__sim__/faults", self._faults, methods=["GET", "POST", "PUT", "DELETE"]),
             Route("/__sim__/clock", self._clock, methods=["GET", "POST"]),
+            Route("/__sim__/writes", self._writes, methods=["GET", "POST", "DELETE"]),
         ]
         for name, sim in self.providers.items():
             controls = sim.control_routes()
@@ -131,6 +135,20 @@ class Simulator:
             except (FaultSpecError, ValueError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self.faults.as_dict())
+
+    async def _writes(self, request: Request) -> JSONResponse:
+        if request.method == "DELETE":
+            self.writes.clear()
+        elif request.method == "POST":
+            try:
+                body = await request.json()
+                hang = body["hang"]
+                if not isinstance(hang, bool):
+                    raise ValueError("hang: expected true or false")
+            except (ValueError, TypeError, KeyError) as exc:
+                return JSONResponse({"error": f"bad writes request: {exc}"}, status_code=400)
+            self.hang_writes = hang
+        return JSONResponse({"writes": dict(sorted(self.writes.items())), "hang": self.hang_writes})
 
     async def _clock(self, request: Request) -> JSONResponse:
         if request.method == "POST":
@@ -188,6 +206,9 @@ class _WriteCounter:
             return
         if provider != "joy":
             self._count(f"{scope['method']} {path}")
+            if self.simulator.hang_writes:
+                await _hold(receive)
+                return
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -200,6 +221,9 @@ class _WriteCounter:
         key = _joy_write(body)
         if key is not None:
             self._count(key)
+            if self.simulator.hang_writes:
+                await _hold(receive)
+                return
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -214,6 +238,12 @@ class _WriteCounter:
     def _count(self, key: str) -> None:
         writes = self.simulator.writes
         writes[key] = writes.get(key, 0) + 1
+
+
+async def _hold(receive: Receive) -> None:
+    """Answer nothing until the client gives up (a write that times out)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _joy_write(body: bytes) -> str | None:

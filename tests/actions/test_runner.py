@@ -117,7 +117,11 @@ async def test_a_double_press_sends_one_request(session, sim, audit_file):
     third = await runner.perform(machine, "shutdown")
     assert third.outcome is Outcome.REFUSED and "already sent" in third.message
     assert writes_to(sim, machine.id) == 1
-    assert sorted(line["outcome"] for line in audit_lines(audit_file)) == ["ok", "refused", "refused"]
+    assert sorted(line["outcome"] for line in audit_lines(audit_file)) == [
+        "ok",
+        "refused",
+        "refused",
+    ]
 
 
 async def test_read_only_refuses_before_any_client_is_called(config, sim, audit_file):
