@@ -167,3 +167,29 @@ def test_demo_in_tmux(size, env, tmp_path):
             os.kill(pid, 0)  # nothing left behind
     finally:
         tmux.kill()
+
+
+def test_an_account_going_down_rings_the_bell_in_tmux(tmp_path):
+    # The dashboard in window 0, another window in front: tmux flags window 0 when the
+    # bell rings there (monitor-bell), as an on-call user's status line would show.
+    command = f"{sys.executable} -m joytui demo --seed 7 --faults cockpit.error_rate=1"
+    tmux = Tmux(command, (120, 40), {"TEXTUAL_ANIMATIONS": "none"}, tmp_path)
+    try:
+        tmux.run("set-option", "-g", "monitor-bell", "on")
+        tmux.run("set-option", "-g", "bell-action", "any")
+        tmux.wait_for("sim-instances")
+        tmux.run("new-window", "-d", "-t", "t:1", "sleep 600")
+        tmux.run("select-window", "-t", "t:1")
+        deadline = time.monotonic() + 45
+        flag = ""
+        while time.monotonic() < deadline:
+            flag = tmux.run("display-message", "-p", "-t", "t:0", "#{window_bell_flag}").strip()
+            if flag == "1":
+                break
+            time.sleep(0.3)
+        assert flag == "1", "the bell never rang in the dashboard's window"
+        tmux.run("select-window", "-t", "t:0")
+        screen = tmux.wait_for("down")
+        assert "sim-cockpit" in screen
+    finally:
+        tmux.kill()
