@@ -36,21 +36,13 @@ from joytui.config import Config
 from joytui.core.session import AccountPolled, AccountsOpened, Session
 from joytui.core.store import AccountState, Health, Store
 from joytui.model import Status
+from joytui.providers.errors import KINDS as PROVIDER_ERROR_KINDS
 from joytui.safe_text import printable
 
 DEFAULT_LISTEN = "127.0.0.1:9877"
 ACCOUNT_LABELS = ("provider", "account")
 RESOURCE_LABELS = ("provider", "account", "kind", "id", "name")
-ERROR_KINDS = (
-    "auth",
-    "not_found",
-    "rate_limited",
-    "server",
-    "transport",
-    "bad_payload",
-    "rejected",
-    "other",
-)
+ERROR_KINDS = (*PROVIDER_ERROR_KINDS, "other")
 """The ``kind`` label of ``joytui_account_poll_errors_total``: the provider error taxonomy's
 kinds, and ``other`` for anything else (a setup error, a surprise)."""
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
