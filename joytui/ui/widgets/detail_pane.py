@@ -1,5 +1,6 @@
 """The detail of one resource: its fields, grouped and readable; live charts of what its API
-measures; the state of its streams; a Jamsocket backend's status timeline.
+measures; the state of its streams; a Jamsocket backend's status timeline; the actions it
+offers now (``a`` opens them, as in the table).
 
 While it shows a resource it holds a :class:`~joytui.core.detail.DetailWatch` (its own poll
 and streams); :meth:`DetailPane.close` stops it. Charts redraw at most four times a second,
@@ -9,6 +10,7 @@ and not at all while paused, hidden or while the terminal has lost focus.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -21,6 +23,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from joytui.core.actions import Offer
 from joytui.core.detail import DetailWatch
 from joytui.core.history import rates, values
 from joytui.core.session import Session
@@ -33,6 +36,7 @@ from joytui.ui.formatting import (
     human_rate,
     local_time,
 )
+from joytui.ui.screens.actions import run_action_flow
 from joytui.ui.widgets.chart import BrailleChart
 
 WINDOWS = (60.0, 300.0, 900.0)
@@ -55,6 +59,7 @@ class DetailPane(VerticalScroll, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "logs", "Logs", id="detail_logs"),
         Binding("y", "raw", "Raw JSON", id="detail_raw"),
+        Binding("a", "actions", "Actions", id="detail_actions"),
         Binding("p", "pause", "Pause charts", id="detail_pause"),
         Binding("plus", "window(1)", "Wider window", id="detail_wider"),
         Binding("minus", "window(-1)", "Narrower window", id="detail_narrower"),
@@ -89,9 +94,12 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.paused = False
         self.window = WINDOWS[1]
         self.related: dict[str, list[str]] = {}
+        self.offers: list[Offer] = []
+        """The actions the resource offers now (shown, and opened with ``a``)."""
         self._dirty = False
         self._focused_app = True
         self._stream_words = ""
+        self._drawn_at = 0.0
         self.redraws = 0
 
     def compose(self) -> ComposeResult:
@@ -153,13 +161,35 @@ class DetailPane(VerticalScroll, can_focus=True):
     def update_resource(self, resource: Resource) -> None:
         """The poll brought news of the shown resource (its status, say)."""
         if self.resource is not None and resource.key == self.resource.key:
+            moved = (resource.status, resource.raw_status) != (
+                self.resource.status,
+                self.resource.raw_status,
+            )
             self.resource = resource
+            if moved:
+                self.refresh_actions()  # what it offers follows its status
+            self._mark_dirty()
+
+    def refresh_actions(self) -> None:
+        """Ask again which actions the shown resource offers (its status or an action moved)."""
+        if self.resource is not None:
+            worker = self._fetch_offers(self.resource)
+            self.run_worker(worker, group="detail-actions", exclusive=True, exit_on_error=False)
+
+    async def _fetch_offers(self, resource: Resource) -> None:
+        offers = await self.session.actions.offered(resource)
+        if self.resource is not None and self.resource.key == resource.key:
+            self.offers = offers
             self._mark_dirty()
 
     # -- redraws ----------------------------------------------------------------------------
 
     def _mark_dirty(self) -> None:
         self._dirty = True
+        if time.monotonic() - self._drawn_at >= 0.25:
+            # Nothing drawn for a quarter second (the first sample, say): draw now, not at
+            # the next tick; the rate stays at four frames a second at most.
+            self.call_later(self._redraw_if_dirty)
 
     def on_app_blur(self, event: events.AppBlur) -> None:
         self._focused_app = False
@@ -176,6 +206,7 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def _redraw(self) -> None:
         self._dirty = False
+        self._drawn_at = time.monotonic()
         self._stream_words = self.watch.stream_words() if self.watch is not None else ""
         self.redraws += 1
         resource = self.resource
@@ -229,7 +260,9 @@ class DetailPane(VerticalScroll, can_focus=True):
         text = Text()
         text.append(f"{r.kind} {printable(r.name)}  ", style="bold")
         text.append(f"{STATUS_GLYPHS[r.status]} {r.status.value}", style="bold")
-        text.append(f"  {r.provider} {printable(r.account)}  (Esc back, l logs, y JSON)\n")
+        text.append(f"  {r.provider} {printable(r.account)}  ")
+        text.append("(Esc back, a actions, l logs, y JSON)\n")
+        text.append_text(self._actions_line(r))
         watch = self.watch
         if r.kind in NO_METRICS:
             text.append(NO_METRICS[r.kind] + "\n", style="italic")
@@ -266,6 +299,23 @@ class DetailPane(VerticalScroll, can_focus=True):
         window = f"{self.window / 60:.0f} min"
         state = "paused (p resumes)" if self.paused else "live"
         text.append(f"charts: {state}, window {window} (+/- change it)", style="dim")
+        return text
+
+    def _actions_line(self, r: Resource) -> Text:
+        """``actions (a): Shut down, Pause…``; a pending one; why they are refused."""
+        text = Text()
+        pending = self.session.actions.pending.get(r.key)
+        if pending is not None:
+            text.append("action: ", style="bold")
+            text.append(f"◐ {pending.label}: {pending.words} (until a poll reports it)\n")
+        if not self.offers:
+            return text
+        text.append("actions (a): ", style="bold")
+        text.append(", ".join(o.action.label for o in self.offers))
+        refused = {o.disabled for o in self.offers if o.disabled}
+        if refused:
+            text.append(f"  — refused: {printable('; '.join(sorted(refused)))}", style="italic")
+        text.append("\n")
         return text
 
     def _charts(self, r: Resource, now: float) -> None:
@@ -315,6 +365,12 @@ class DetailPane(VerticalScroll, can_focus=True):
         if self.resource is not None:
             self.post_message(self.OpenLogs(self.resource))
 
+    def action_actions(self) -> None:
+        """The action menu of the shown resource (the same as ``a`` in the table)."""
+        if self.resource is not None:
+            flow = run_action_flow(self.app, self.session, [self.resource])
+            self.run_worker(flow, group="detail-flow", exit_on_error=False)
+
     def action_raw(self) -> None:
         if self.resource is not None:
             self.post_message(self.ShowRaw(self.resource))
@@ -329,8 +385,6 @@ def raw_json(resource: Resource) -> str:
 
 
 def _clock(epoch: float) -> str:
-    import time
-
     return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
