@@ -279,3 +279,26 @@ async def test_every_kind_opens_without_error(sim, size):
             await pilot.press("escape")
             await pilot.pause()
         assert app.is_running
+
+
+async def test_enter_on_a_recent_change_opens_that_resource(sim):
+    app = JoyTuiApp(_config(sim, alerts={"notify": False, "bell": False}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        instances = app.session.store.accounts[("instances", "sim-instances")].resources
+        target = sorted(k for k, r in instances.items() if r.status.value == "running")[0]
+        async with httpx.AsyncClient(base_url=sim.base_url) as http:
+            (await http.post(f"/__sim__/instances/fail/{target[3]}")).raise_for_status()
+        polls = app.session.poller.polls
+        app.session.refresh_now()
+        await _until(pilot, lambda: app.session.poller.polls >= polls + 4)
+        change = app.session.changes.changes[0]
+        assert (change.id, change.old_status, change.new_status) == (target[3], "running", "error")
+        await pilot.press("1")
+        await pilot.pause()
+        recent = app.screen.query_one("#recent")
+        recent.focus()
+        recent.highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen) and app.screen.resource.key == target
