@@ -1,15 +1,4 @@
-"""The simulated Joy ``/api/connect`` API, as ``joy-connect-api.txt`` describes.
-
-Every call is ``POST /api/connect/`` with a ``type`` in the JSON body. The fleet can hold
-50,000 machines, so a machine is a slotted record, everything else about it (name, rates,
-MAC, UUID) is derived from hashes when it is asked for, the machine list is serialized once
-and kept as bytes, and pending power transitions wait in a heap keyed by their due time.
-
-Where the spec is silent the simulator is plausible: an unknown ``instance_token`` answers
-404, ``invalid_state`` answers 400, a missing ``instance_token`` answers 400
-``instance_token_required``, and transitions show a word of their own in ``Current.status``
-(starting, stopping, rebooting, suspending, resuming) until they settle.
-"""
+"""The simulated Joy ``/api/connect`` endpoint: every ``type`` the spec documents."""
 
 from __future__ import annotations
 
@@ -18,7 +7,6 @@ import heapq
 import json
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -27,139 +15,37 @@ from starlette.routing import BaseRoute, Route
 
 from joytui.sim.base import SimContext, SimRefusal
 from joytui.sim.clock import counter, smooth_noise, unit
-
-DEMO_TOKEN = "JOY-API-DEMO#API"
-DEMO_KEY = "joy-5f0c9e2a7b14d8e63a9f1c0b7d2e4a86f3b5c9d1e7a2f40b8c6d3e9a1f5b7c2e04d-sim"
-
-NODES = [
-    "c15-node-joy-london",
-    "c12-node-joy-frankfurt",
-    "node4-512gb-mumbai",
-    "node2-256gb-newyork",
-    "c9-node-joy-singapore",
-    "node7-1tb-amsterdam",
-]
-PLATFORMS = ["ubuntu", "debian", "windows", "centos"]
-PLATFORM_WEIGHTS = [55, 20, 15, 10]
-# (ram GB, cores, storage GB): plans as a hosting dashboard sells them.
-PLANS = [
-    (1, 1, 24),
-    (2, 1, 32),
-    (2, 2, 48),
-    (4, 2, 48),
-    (4, 2, 80),
-    (8, 4, 120),
-    (8, 4, 160),
-    (16, 4, 240),
-    (16, 8, 320),
-    (32, 8, 480),
-    (64, 16, 960),
-]
-PLAN_WEIGHTS = [6, 10, 14, 18, 10, 12, 8, 8, 6, 5, 3]
-INITIAL_STATES = ["running", "stopped", "paused", "suspended", "starting"]
-INITIAL_WEIGHTS = [78, 14, 3, 3, 2]
-NAME_PREFIXES = ["web", "db", "app", "build", "vpn", "game", "mail", "user-x", "dev", "ci"]
-MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-FULL_NAMES = ["Asha Rao", "Liam Carter", "Mei Tanaka", "Omar Haddad", "Sofia Lind"]
-
-NO_EXPIRY = "33285031929"
-"""The far-future ``extime`` the spec's example carries for machines that never expire."""
-
-GiB = 2**30
-INCIDENT_RATE = 0.3
-"""Chance that a simulated minute sees one running machine fail."""
-
-SETTLED_QMP = {
-    "running": "running",
-    "stopped": "stopped",
-    "paused": "paused",
-    "suspended": "suspended",
-    "error": "internal-error",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _Action:
-    reply: str
-    """The ``value`` of a successful answer, exactly as the spec lists it."""
-    transitional: str
-    target: str
-    seconds: tuple[float, float]
-    applies_to: frozenset[str]
-    """Settled states the action changes; from any other it does nothing (and still succeeds)."""
-
-
-_ANY = frozenset(SETTLED_QMP)
-ACTIONS: dict[str, _Action] = {
-    "start": _Action(
-        "machine_already_started",
-        "starting",
-        "running",
-        (3.0, 8.0),
-        frozenset({"stopped", "suspended", "paused", "error"}),
-    ),
-    "shutdown": _Action(
-        "shutdown_success",
-        "stopping",
-        "stopped",
-        (5.0, 12.0),
-        frozenset({"running", "paused", "suspended", "error"}),
-    ),
-    "force_shutdown": _Action(
-        "stopped_successfully",
-        "stopping",
-        "stopped",
-        (1.0, 2.0),
-        frozenset({"running", "paused", "suspended", "error"}),
-    ),
-    "reboot": _Action("reboot_success", "rebooting", "running", (6.0, 14.0), _ANY),
-    "force_reboot": _Action("power_reset_success", "rebooting", "running", (1.0, 2.5), _ANY),
-    "pause": _Action("machine_paused", "suspending", "paused", (1.0, 2.0), frozenset({"running"})),
-    "hibernate": _Action(
-        "machine_hibernated",
-        "suspending",
-        "suspended",
-        (4.0, 10.0),
-        frozenset({"running", "paused"}),
-    ),
-    "resume": _Action(
-        "machine_already_resumed",
-        "resuming",
-        "running",
-        (2.0, 5.0),
-        frozenset({"paused", "suspended"}),
-    ),
-}
-
-
-@dataclass(slots=True)
-class SimMachine:
-    """One Joy machine: what ``machine_list`` shows, plus its power state and run clock."""
-
-    id: int
-    vmid: int
-    node: str
-    ip: str
-    platform: str
-    price: float | None
-    extime: str
-    expire: str | None
-    ram: int
-    core: int
-    storage: int
-    ihash: str
-    status: str
-    qmp: str
-    run_seconds: float
-    """Seconds spent running before ``started_at`` (counters grow only while running)."""
-    started_at: float | None
-    """Simulated time the guest last came up; None while it is not running."""
-    target: str | None = None
-    """The settled state a transition in progress ends in."""
-    gen: int = 0
-    """Bumped by every new transition so the heap can skip superseded entries."""
-    index: int = 0
-    """Its place in the fleet (the names faults cycle by it)."""
+from joytui.sim.joy.fleet import (
+    ACTIONS,
+    DEMO_KEY,
+    DEMO_TOKEN,
+    FULL_NAMES,
+    INCIDENT_RATE,
+    INITIAL_STATES,
+    INITIAL_WEIGHTS,
+    NO_EXPIRY,
+    NODES,
+    PLAN_WEIGHTS,
+    PLANS,
+    PLATFORM_WEIGHTS,
+    PLATFORMS,
+    SETTLED_QMP,
+    GiB,
+    SimMachine,
+    _Action,
+    _created,
+    _vm_name,
+)
+from joytui.sim.joy.wire import (
+    _datetime,
+    _dumps,
+    _flipped,
+    _json_body,
+    _protocol_error,
+    _same,
+    _stringify,
+    _total,
+)
 
 
 class JoySim:
@@ -604,57 +490,3 @@ class JoySim:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _json_body(text: str | bytes, status: int, double: bool) -> Response:
-    if double:
-        # The whole document becomes one JSON string, as a layer that encodes twice sends it.
-        text = json.dumps(text.decode() if isinstance(text, bytes) else text)
-    body = text if isinstance(text, bytes) else text.encode()
-    return Response(body, status_code=status, media_type="application/json")
-
-
-def _protocol_error(status: int, error: str, message: str) -> JSONResponse:
-    return JSONResponse({"success": "false", "error": error, "message": message}, status)
-
-
-def _flipped(success: Any) -> Any:
-    flips = {True: "true", False: "false", "true": True, "false": False}
-    return flips.get(success, success) if isinstance(success, bool | str) else success
-
-
-def _stringify(value: Any) -> Any:
-    """``value`` with every number turned into a string, as some serializers answer."""
-    if isinstance(value, dict):
-        return {k: _stringify(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_stringify(v) for v in value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _total(counts: dict[str, int]) -> int:
-    return sum(v for k, v in counts.items() if k not in ("iram", "icore"))
-
-
-def _datetime(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
-
-
-def _created(seed: int, m: SimMachine) -> int:
-    return 1_600_000_000 + int(unit(seed, m.ihash, "ctime") * 150_000_000)
-
-
-def _vm_name(seed: int, m: SimMachine) -> str:
-    prefix = NAME_PREFIXES[int(unit(seed, m.ihash, "name") * len(NAME_PREFIXES))]
-    created = time.gmtime(_created(seed, m))
-    return f"{prefix}-{m.vmid}-{created.tm_mday}{MONTHS[created.tm_mon - 1]}"
