@@ -24,7 +24,7 @@ class History:
     """Readings per resource, newest last: ``points`` per resource, ``resources`` kept in all
     (the least recently fed or read dropped first), so memory stays bounded in a big fleet."""
 
-    def __init__(self, points: int = 900, resources: int = 2000) -> None:
+    def __init__(self, points: int = 900, resources: int = 200) -> None:
         self.points = points
         self.max_resources = resources
         self._series: OrderedDict[ResourceKey, deque[MetricSample]] = OrderedDict()
@@ -58,6 +58,9 @@ class History:
 
     def __len__(self) -> int:
         return len(self._series)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._series
 
 
 def rates(

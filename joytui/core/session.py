@@ -141,11 +141,14 @@ class Session:
     def _on_result(self, result: PollResult) -> None:
         changes = result.changes
         if changes is not None:
-            # What a poll says of CPU and memory is history too (changed rows only: the cost
-            # follows what changed, not the fleet).
+            # What a poll says of CPU and memory is history too, for the resources whose
+            # detail has been open (so reopening shows the last minutes); not for the whole
+            # fleet, which would hold 900 readings of each of 50,000 machines.
             now = result.account.updated_at or 0.0
-            for resource in (*changes.added, *changes.changed):
-                if resource.cpu_percent is not None or resource.memory_used is not None:
+            for resource in changes.changed:
+                if resource.key in self.history and (
+                    resource.cpu_percent is not None or resource.memory_used is not None
+                ):
                     self.history.add(resource.key, _reading(resource, now))
         self._track_fleet(result)
         self._emit(AccountPolled(result))
@@ -182,6 +185,11 @@ class Session:
         client = self.client_for((resource.provider, resource.account))
         if client is None:
             return None
+        state = self.store.accounts.get((resource.provider, resource.account))
+        if state is not None and state.updated_at is not None and resource.key not in self.history:
+            if resource.cpu_percent is not None or resource.memory_used is not None:
+                # The poll's reading starts the series; polls feed it from now on.
+                self.history.add(resource.key, _reading(resource, state.updated_at))
         watch = DetailWatch(
             client,
             resource,

@@ -72,6 +72,11 @@ async def test_enter_opens_escape_closes_and_the_cursor_stays(sim):
         await pilot.pause()
         assert not pane.has_class("-open") and pane.watch is None
         assert app.screen.query_one(ResourceTable).cursor_key == key
+        kept = len(app.session.history.samples(key))
+        assert kept >= 2
+        await pilot.press("enter")  # reopening shows the last minutes at once
+        await pilot.pause()
+        assert len(app.session.history.samples(key)) >= kept
 
 
 async def test_narrow_terminals_get_a_full_screen_detail(sim):
