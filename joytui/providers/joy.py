@@ -859,7 +859,9 @@ class JoyClient(ProviderClient):
 
     async def actions(self, resource: Resource) -> list[Action]:
         """The power states that fit the machine's status (all eight while it is unknown);
-        force_shutdown and force_reboot are destructive."""
+        force_shutdown and force_reboot are destructive. Only machines have any."""
+        if resource.kind != "machine":
+            return []
         fits = POWER_FITS.get(resource.status, tuple(POWER_STATES))
         return [
             Action(id=state, label=label, destructive=destructive)

@@ -1,12 +1,14 @@
 """The dashboard: view tabs, the resource table or the totals, the filter, the accounts bar.
 
 It owns the keys that act on what it shows, routes poll results into its widgets, and tells
-the session which rows are on screen so their accounts poll those first.
+the session which rows are on screen so their accounts poll those first. ``a`` opens the
+action menu for the marked rows or the row under the cursor (:mod:`.actions`); the rows show
+an action under way (``◐ stopping…``) until a poll reports its outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,11 +18,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
 
+from joytui.core.actions import ActionFinished, ActionStarted, Outcome, PendingSettled
 from joytui.core.query import FIELDS
 from joytui.core.session import Session
-from joytui.core.store import Health
+from joytui.core.store import Health, ResourceKey
+from joytui.model import Resource
 from joytui.ui.columns import COLUMNS
 from joytui.ui.messages import AccountPolled, AccountsOpened
+from joytui.ui.screens.actions import ActionCommands, ActionEvent, run_action_flow
 from joytui.ui.screens.columns import ColumnsScreen
 from joytui.ui.screens.detail import DetailScreen, RawScreen
 from joytui.ui.screens.logs import LogsScreen
@@ -31,10 +36,17 @@ from joytui.ui.widgets.overview import Overview, RecentChangesList
 from joytui.ui.widgets.resource_table import ResourceTable, stale_ages
 from joytui.ui.widgets.totals_view import TotalsView
 
+OUTCOME_SECONDS = 15.0
+"""How long a row shows what an action led to (``✔ stopped``) before its plain status."""
+NOTIFY_SETTLED_UP_TO = 5
+"""Settled actions are notified one by one while at most this many are pending (a bulk action
+of fifty shows its outcomes in the rows, not in fifty notifications)."""
+
 
 class DashboardScreen(Screen[None]):
     """Totals, resource tables and account health of one session."""
 
+    COMMANDS: ClassVar = {ActionCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         # The app's own keys, repeated here so the footer lists them first.
         Binding("q", "app.quit", "Quit", id="quit"),
@@ -46,6 +58,7 @@ class DashboardScreen(Screen[None]):
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort_reverse"),
         Binding("c", "columns", "Columns", show=False, id="columns"),
         Binding("enter", "open_detail", "Detail", id="detail"),
+        Binding("a", "actions", "Actions", id="actions"),
         Binding("tab", "next_view", "Next view", show=False, priority=True, id="next_view"),
         Binding(
             "shift+tab", "prev_view", "Previous view", show=False, priority=True, id="prev_view"
@@ -89,6 +102,8 @@ class DashboardScreen(Screen[None]):
         return self.query_one(ResourceTable)
 
     def on_mount(self) -> None:
+        # Runner events arrive on the event loop; they are applied as messages, in order.
+        self.session.actions.subscribe(lambda event: self.post_message(ActionEvent(event)))
         for view_id, columns in self.session.config.columns.items():
             self.table.view_columns[view_id] = tuple(columns)
         self.set_interval(1.0, self._tick)
@@ -119,7 +134,9 @@ class DashboardScreen(Screen[None]):
         for provider, account, _kind, rid in message.keys:
             by_account.setdefault((provider, account), []).append(rid)
         for key in self.session.store.accounts:
-            self.session.set_visible(key, by_account.get(key, ()))
+            # Rows with an action pending are fetched first too, on screen or not.
+            pending = self.session.actions.pending_ids(key)
+            self.session.set_visible(key, [*pending, *by_account.get(key, ())])
 
     def show_health(self) -> None:
         """Redraw everything that shows how the accounts are doing."""
@@ -152,6 +169,8 @@ class DashboardScreen(Screen[None]):
         query = table.query_filter
         if self.query_one(ContentSwitcher).current == "table":
             line.append(f"{table.row_count:,} of {table.total_in_view:,}")
+        if table.marked:
+            line.append(f"  {len(table.marked):,} marked", style="bold")
         if query.unknown_fields:
             line.append(f"  unknown field {', '.join(query.unknown_fields)}:", style="bold")
         if self.session.read_only:
@@ -180,6 +199,7 @@ class DashboardScreen(Screen[None]):
         return "nothing of this kind in any account"
 
     def _tick(self) -> None:
+        self.session.actions.expire()  # a pending action no poll settles is given up on
         # Ages only change what is on screen when something is stale or totals are shown.
         now = self.clock()
         if any(s.error is not None or s.stale_at(now) for s in self.session.accounts) or (
@@ -261,6 +281,73 @@ class DashboardScreen(Screen[None]):
 
     def action_sort_reverse(self) -> None:
         self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_targets(self) -> list[Resource]:
+        """What ``a`` acts on: the marked rows, else the row under the cursor."""
+        if self.query_one(ContentSwitcher).current != "table":
+            return []
+        marked = self.table.marked_resources()
+        if marked:
+            return marked
+        resource = self.table.cursor_resource
+        return [] if resource is None else [resource]
+
+    def action_actions(self) -> None:
+        """The action menu of the marked rows, or of the row under the cursor."""
+        targets = self.action_targets()
+        if not targets:
+            self.notify("Actions act on the rows of a table (2-8)", timeout=2)
+            return
+        self.start_action(None, targets)
+
+    def start_action(self, action_id: str | None, targets: Sequence[Resource]) -> None:
+        """Run the action flow (menu unless ``action_id``, form, confirmation) in a worker."""
+        self.run_worker(self._act(action_id, list(targets)), group="actions", exit_on_error=False)
+
+    async def _act(self, action_id: str | None, targets: list[Resource]) -> None:
+        reports = await run_action_flow(self.app, self.session, targets, action_id)
+        if reports is not None and len(targets) > 1:
+            self.table.clear_marks()  # sent: the marks did their job
+
+    def on_resource_table_marks_changed(self, message: ResourceTable.MarksChanged) -> None:
+        self.show_status_line()
+
+    def on_action_event(self, message: ActionEvent) -> None:
+        event = message.event
+        table = self.table
+        if isinstance(event, ActionStarted):
+            table.set_note(event.key, f"◐ {event.words}")
+        elif isinstance(event, ActionFinished):
+            report = event.report
+            key = report.resource.key
+            if report.outcome is Outcome.UNKNOWN:
+                self._show_outcome(key, "? unknown")
+            elif not report.ok:
+                table.set_note(key, None)  # nothing changed: the provider's status again
+        elif isinstance(event, PendingSettled):
+            status = event.resource.status.value if event.resource else "gone"
+            self._show_outcome(event.key, f"{'✔' if event.ok else '✗'} {status}")
+            if len(self.session.actions.pending) < NOTIFY_SETTLED_UP_TO:
+                name = event.resource.name if event.resource else event.key[3]
+                self.notify(
+                    f"{event.label} {name!r}: {event.words}",
+                    severity="information" if event.ok else "warning",
+                    timeout=6,
+                )
+        pane = self.query_one(DetailPane)
+        if pane.resource is not None:
+            pane.refresh_actions()
+
+    def _show_outcome(self, key: ResourceKey, note: str) -> None:
+        self.table.set_note(key, note)
+
+        def clear() -> None:
+            if self.table.notes.get(key) == note:
+                self.table.set_note(key, None)
+
+        self.set_timer(OUTCOME_SECONDS, clear)
 
     # -- the detail -------------------------------------------------------------------------
 

@@ -132,9 +132,11 @@ class DetailPane(VerticalScroll, can_focus=True):
         await self.close()
         self.resource = resource
         self.related = {}
+        self.offers = []
         self.watch = self.session.watch(resource, self._mark_dirty)
         self._timer.resume()
         self.run_worker(self._fetch_related(resource), group="detail", exit_on_error=False)
+        self.refresh_actions()
         self._redraw()
 
     async def close(self) -> None:

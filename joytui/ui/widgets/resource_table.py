@@ -5,6 +5,11 @@ cache of ``Strip`` objects keyed by row version. An update touches only the rows
 if the order holds, only their lines are refreshed (``refresh_lines``); if it does not, the
 order is re-sorted from cached sort keys. The cursor is tracked by resource key, never by row
 index, so sort, filter, cursor and scroll survive every refresh.
+
+Rows can be marked (``space``, ``ctrl+a`` for every row the filter shows, ``Escape`` clears)
+for a bulk action: a marked row's name starts with :data:`MARK`, so it shows without colour. A
+row with an action under way shows a note in its status cell (``◐ stopping…``, then the
+outcome) instead of the status, until the screen clears it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
@@ -31,6 +37,9 @@ from joytui.safe_text import printable
 from joytui.ui.columns import COLUMNS, Column, layout
 from joytui.ui.formatting import human_age
 from joytui.ui.views import VIEWS_BY_ID, View
+
+MARK = "◆ "
+"""What a marked row starts with."""
 
 
 class ResourceTable(ScrollView, can_focus=True):
@@ -48,6 +57,8 @@ class ResourceTable(ScrollView, can_focus=True):
         "resource-table--error",
         "resource-table--unknown",
         "resource-table--empty",
+        "resource-table--marked",
+        "resource-table--note",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="cursor_up"),
@@ -58,6 +69,9 @@ class ResourceTable(ScrollView, can_focus=True):
         Binding("end,G", "edge(1)", "Bottom", show=False, id="bottom"),
         Binding("left", "scroll_columns(-1)", "Columns left", show=False, id="columns_left"),
         Binding("right", "scroll_columns(1)", "Columns right", show=False, id="columns_right"),
+        Binding("space", "toggle_mark", "Mark", show=False, id="mark"),
+        Binding("ctrl+a", "mark_all", "Mark all shown", show=False, id="mark_all"),
+        Binding("escape", "clear_marks", "Clear marks", show=False, id="clear_marks"),
     ]
 
     class CursorMoved(Message):
@@ -74,6 +88,13 @@ class ResourceTable(ScrollView, can_focus=True):
             super().__init__()
             self.column = column
             self.reverse = reverse
+
+    class MarksChanged(Message):
+        """Rows were marked or unmarked; ``count`` are marked now."""
+
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
 
     class VisibleChanged(Message):
         """Other rows are on screen now: polls fetch these first."""
@@ -114,6 +135,10 @@ class ResourceTable(ScrollView, can_focus=True):
         Before that it stays on the top row, so what sorts first (errors) is what shows first."""
         self.rebuilds = 0
         self._visible: tuple[ResourceKey, ...] = ()
+        self.marked: dict[ResourceKey, None] = {}
+        """Marked rows, in the order they were marked."""
+        self.notes: dict[ResourceKey, str] = {}
+        """What the status cell says instead of the status (an action under way)."""
 
     # -- the model ---------------------------------------------------------------------------
 
@@ -225,11 +250,18 @@ class ResourceTable(ScrollView, can_focus=True):
             self._versions[r.key] = 0
             self._sort_keys.pop(r.key, None)
             reorder = reorder or shown(r)
+        unmarked = False
         for key in removed:
             if self._rows.pop(key, None) is not None:
                 self._versions.pop(key, None)
                 self._sort_keys.pop(key, None)
                 reorder = reorder or key in self._index
+                if key in self.marked:
+                    del self.marked[key]
+                    unmarked = True
+                self.notes.pop(key, None)
+        if unmarked:
+            self.post_message(self.MarksChanged(len(self.marked)))
         for r in changed:
             key = r.key
             self._rows[key] = r
@@ -254,6 +286,72 @@ class ResourceTable(ScrollView, can_focus=True):
             row = self._index[key]
             if top <= row < bottom:
                 self.refresh_lines(row + 1)
+
+    # -- marks and notes -----------------------------------------------------------------
+
+    def _touch(self, key: ResourceKey) -> None:
+        """Redraw ``key``'s row (its cached line is stale)."""
+        if key in self._rows:
+            self._versions[key] = self._versions.get(key, 0) + 1
+        row = self._index.get(key)
+        if row is not None:
+            self.refresh_lines(row + 1)
+
+    def set_marked(self, keys: Iterable[ResourceKey], marked: bool = True) -> None:
+        """Mark (or unmark) the rows of ``keys``."""
+        changed = False
+        for key in keys:
+            if key not in self._rows or (key in self.marked) == marked:
+                continue
+            if marked:
+                self.marked[key] = None
+            else:
+                del self.marked[key]
+            self._touch(key)
+            changed = True
+        if changed:
+            self.post_message(self.MarksChanged(len(self.marked)))
+
+    def clear_marks(self) -> None:
+        """Unmark every row."""
+        self.set_marked(list(self.marked), marked=False)
+
+    def marked_resources(self) -> list[Resource]:
+        """The marked resources (in the order they were marked)."""
+        return [self._rows[k] for k in self.marked if k in self._rows]
+
+    def set_note(self, key: ResourceKey, note: str | None) -> None:
+        """Show ``note`` in ``key``'s status cell instead of its status (None: the status)."""
+        if self.notes.get(key) == note:
+            return
+        if note is None:
+            self.notes.pop(key, None)
+        else:
+            self.notes[key] = note
+        if note is not None and key in self._index:
+            self._grow("status", note)
+        self._touch(key)
+
+    def _grow(self, column: str, text: str) -> None:
+        need = cell_len(printable(text))
+        if need > self._wants.get(column, 0):
+            self._wants[column] = need
+            self._layout_width = -1
+            self.refresh()
+
+    def action_toggle_mark(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.set_marked([key], marked=key not in self.marked)
+
+    def action_mark_all(self) -> None:
+        """Mark every row the view and filter show."""
+        self.set_marked(self._order)
+
+    def action_clear_marks(self) -> None:
+        if not self.marked:
+            raise SkipAction()  # Escape goes on to the screen (it clears the filter)
+        self.clear_marks()
 
     def set_stale(self, stale: dict[AccountKey, str]) -> None:
         """Mark the rows of failing accounts stale, with the age of their data."""
@@ -468,6 +566,8 @@ class ResourceTable(ScrollView, can_focus=True):
                 need = cell_len(printable(column.value(r)))
                 if column.key == "status":
                     need += 1  # room for the stale mark
+                    if key in self.notes:
+                        need = max(need, cell_len(printable(self.notes[key])))
                 if need > wants.get(column.key, 0):
                     wants[column.key] = need
                     grew = True
@@ -536,14 +636,25 @@ class ResourceTable(ScrollView, can_focus=True):
             # Only the bar's background and weight: the status keeps its colour under it.
             bar = self.get_component_rich_style("resource-table--cursor")
             cursor_style = Style(bgcolor=bar.bgcolor, bold=bar.bold)
+        note = self.notes.get(r.key)
+        marked = r.key in self.marked
+        if marked:
+            base = base + self.get_component_rich_style("resource-table--marked")
+        # The mark goes before the name (else the first column): seen at any width.
+        mark_at = next((i for i, (c, _) in enumerate(self._layout) if c.key == "name"), 0)
         segments = []
         for i, (column, w) in enumerate(self._layout):
             value = printable(column.value(r))
             style: Style = base
             if column.key == "status":
                 style = base + status_style
-                if stale_age is not None:
+                if note is not None:
+                    value = printable(note)
+                    style = style + self.get_component_rich_style("resource-table--note")
+                elif stale_age is not None:
                     value = f"~{value}"
+            if i == mark_at and marked:
+                value = MARK + value  # seen without colour too (NO_COLOR, a mono terminal)
             if column.key == "name" and stale_age is not None:
                 tag = f" (stale {stale_age})"
                 if cell_len(value) + len(tag) <= w:  # only when the whole name still fits
@@ -566,4 +677,4 @@ def stale_ages(accounts: Iterable[Any], now: float) -> dict[AccountKey, str]:
     return {state.key: human_age(state.age(now)) for state in accounts if state.stale_at(now)}
 
 
-__all__ = ["ResourceTable", "stale_ages"]
+__all__ = ["MARK", "ResourceTable", "stale_ages"]
