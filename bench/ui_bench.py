@@ -157,7 +157,7 @@ def child(kind: str, n: int, report: str) -> None:
     class Bench(JoyTuiApp):
         def on_mount(self) -> None:
             super().on_mount()
-            self.action_view("machines")
+            self.call_after_refresh(lambda: self.dashboard.action_view("machines"))
             self.set_timer(0.5, self.load)
 
         def load(self) -> None:
@@ -278,6 +278,12 @@ def run_child(kind: str, n: int, keys: int = 0) -> dict:
             latencies = []
             for _ in range(keys):
                 proc.pump(0.15)
+                quiet_deadline = time.time() + 5
+                while time.time() < quiet_deadline:  # the last frame fully out: a quiet pty
+                    before = len(proc.chunks)
+                    proc.pump(0.1)
+                    if len(proc.chunks) == before:
+                        break
                 before = len(proc.chunks)
                 sent = time.time()
                 proc.send("j")

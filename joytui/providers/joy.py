@@ -504,6 +504,9 @@ class JoyClient(ProviderClient):
         self._unknown = 0  # listed machines not in _known
         self._info_rate: float | None = None  # machine_info/s of the last big fan-out
         self._polled = False  # has a snapshot succeeded yet (see poll_budget)
+        self._built: dict[str, tuple[tuple[Any, ...], KnownMachine | None, Resource]] = {}
+        """ihash -> the list item's values and the known facts its last Resource was built
+        from, and that Resource."""
         self.info_errors: dict[str, ProviderError] = {}
         """ihash -> why its last machine_info failed, for the machines of the last snapshot."""
 
@@ -614,6 +617,18 @@ class JoyClient(ProviderClient):
         seen = self._known.get(item.ihash)
         fetched_at = seen.fetched_at if seen is not None else time.time()
         return self.machine_resource(item, KnownMachine.of(info, fetched_at))
+
+    def _resource_of(self, item: MachineListItem, known: KnownMachine | None) -> Resource:
+        """:meth:`machine_resource`, the one of the last poll again when neither the list
+        item nor what is known of the machine changed: a poll builds only what changed, not
+        a Resource per machine of the fleet."""
+        facts = tuple(item.__dict__.values())  # not the item: 50,000 of them add up
+        kept = self._built.get(item.ihash)
+        if kept is not None and kept[1] is known and kept[0] == facts:
+            return kept[2]
+        resource = self.machine_resource(item, known)
+        self._built[item.ihash] = (facts, known, resource)
+        return resource
 
     def machine_resource(self, item: MachineListItem, known: KnownMachine | None) -> Resource:
         """:meth:`to_resource` from what the client keeps of the last machine_info."""
@@ -820,6 +835,8 @@ class JoyClient(ProviderClient):
             del self._known[gone]
         for gone in set(self._asked) - listed:
             del self._asked[gone]
+        for gone in set(self._built) - listed:
+            del self._built[gone]
         self._listed = listed
         self._unknown = len(listed) - len(self._known)
         if callable(budget):
@@ -832,7 +849,7 @@ class JoyClient(ProviderClient):
 
         def adapt(ihash: str) -> None:
             # Adapted as its answer arrives, while the rest are in flight.
-            built[ihash] = self.machine_resource(first[ihash], self._known[ihash])
+            built[ihash] = self._resource_of(first[ihash], self._known[ihash])
 
         failures = await self._fetch_infos(chosen, adapt) if chosen else {}
         for ihash in chosen:
@@ -851,7 +868,11 @@ class JoyClient(ProviderClient):
             for m in machines[start : start + CHUNK]:
                 done = built.get(m.ihash)
                 if done is None or first[m.ihash] is not m:
-                    done = self.machine_resource(m, self._known.get(m.ihash))
+                    known = self._known.get(m.ihash)
+                    if first[m.ihash] is m:
+                        done = self._resource_of(m, known)
+                    else:  # a duplicate in the list: not kept
+                        done = self.machine_resource(m, known)
                 resources.append(done)
             await asyncio.sleep(0)  # see machine_list: keep a UI on this loop drawing
         self._polled = True

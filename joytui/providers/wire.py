@@ -98,16 +98,12 @@ def to_timestamp(value: Any) -> float | None:
         text = value.strip()
         if not text:
             return None
+        if len(text) >= 10 and text[4] == "-":  # ISO 8601 (the common case): no float() try
+            return _iso_timestamp(text)
         try:
             number = float(text)
         except ValueError:
-            try:
-                parsed = datetime.fromisoformat(text)
-            except ValueError:
-                raise ValueError("expected a time (ISO 8601 or epoch seconds)") from None
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.timestamp()
+            return _iso_timestamp(text)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
     else:
@@ -115,6 +111,16 @@ def to_timestamp(value: Any) -> float | None:
     if not math.isfinite(number):
         raise ValueError("expected a finite time")
     return number / 1000 if abs(number) >= MS_THRESHOLD else number
+
+
+def _iso_timestamp(text: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("expected a time (ISO 8601 or epoch seconds)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 
 def scaled_int(value: float | None, factor: float = 1.0) -> int | None:

@@ -120,8 +120,12 @@ class JoyTuiApp(App[int]):
         return screen
 
     def on_mount(self) -> None:
-        # Accounts open after the first paint: a slow secret command never delays it.
+        # Accounts open, and the first polls run, after the first paint: neither a slow secret
+        # command nor the first polls' work on this loop delays it.
         self.session.register_accounts()
+        self.call_after_refresh(self._start_session)
+
+    def _start_session(self) -> None:
         self.run_worker(self._run_session(), name="session", group="poll", exit_on_error=False)
 
     async def _run_session(self) -> None:

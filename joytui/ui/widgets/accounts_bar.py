@@ -35,4 +35,8 @@ class AccountsBar(Static):
         if first_problem:
             # The bar is one line: the first problem in words, cut to fit (totals shows all).
             text.append(f"  — {printable(first_problem)}", style="dim")
-        self.update(text)
+        # A poll or a tick that changes nothing on the bar costs no layout and no redraw.
+        shown = (text.plain, tuple(text.spans))
+        if shown != getattr(self, "_bar_shown", None):
+            self._bar_shown = shown
+            self.update(text)

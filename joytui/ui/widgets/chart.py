@@ -62,12 +62,28 @@ class BrailleChart(Widget):
         self._lines: list[Strip] | None = None
         self._built_for = (-1, -1)
         self.draws = 0
+        self._held = False
+        """New points arrived while the terminal had lost focus: drawn when it comes back."""
+
+    def on_mount(self) -> None:
+        # The terminal reports focus lost (AppBlur) and regained: no redraws in between.
+        self.watch(self.app, "app_focus", self._app_focus_changed, init=False)
+
+    def _app_focus_changed(self, focused: bool) -> None:
+        if focused and self._held:
+            self._held = False
+            self._lines = None
+            self.refresh()
 
     def set_points(self, points: Sequence[Point], start: float, end: float) -> None:
-        """Show ``points`` (time, value or None) between ``start`` and ``end``."""
+        """Show ``points`` (time, value or None) between ``start`` and ``end``; while the
+        terminal has lost focus they are kept, and drawn once it is back."""
         self._points = list(points)
         self._start, self._end = start, max(end, start + 1e-9)
         self._rescale()
+        if self.is_mounted and not self.app.app_focus:
+            self._held = True
+            return
         self._lines = None
         self.refresh()
 
