@@ -175,7 +175,10 @@ class DashboardScreen(Screen[None]):
             line.append(f"  unknown field {', '.join(query.unknown_fields)}:", style="bold")
         if self.session.read_only:
             line.append("  READ-ONLY", style="bold reverse")
-        self.query_one("#status-line", Static).update(line)
+        shown = (line.plain, tuple(line.spans))
+        if shown != getattr(self, "_status_shown", None):  # an unchanged line costs nothing
+            self._status_shown = shown
+            self.query_one("#status-line", Static).update(line)
         table.set_empty_message(self._empty_message())
 
     def _empty_message(self) -> str:
