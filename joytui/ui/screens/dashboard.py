@@ -170,7 +170,8 @@ class DashboardScreen(Screen[None]):
         if self.query_one(ContentSwitcher).current == "table":
             line.append(f"{table.row_count:,} of {table.total_in_view:,}")
         if table.marked:
-            line.append(f"  {len(table.marked):,} marked", style="bold")
+            line.append("  ")  # outside the bold span: an SVG drops a span's leading spaces
+            line.append(f"{len(table.marked):,} marked", style="bold")
         if query.unknown_fields:
             line.append(f"  unknown field {', '.join(query.unknown_fields)}:", style="bold")
         if self.session.read_only:
