@@ -18,9 +18,8 @@ import logging
 import random
 import statistics
 import time
-import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -41,7 +40,7 @@ from joytui.model import (
     StatusEvent,
     Totals,
 )
-from joytui.providers.concurrency import AdaptiveLimit
+from joytui.providers.concurrency import AdaptiveLimit, gather_first_error
 from joytui.providers.errors import (
     AuthError,
     BadPayloadError,
@@ -55,6 +54,7 @@ from joytui.providers.errors import (
     snippet,
 )
 from joytui.providers.http import AccountTransport, account_limits, env_proxy, tls_context
+from joytui.providers.secrets import _LIVE_CLIENTS, MIN_SECRET_CHARS, known_secrets, mask_secrets
 from joytui.providers.sse import LiveStream
 from joytui.providers.wire import (
     decode_json,
@@ -70,50 +70,6 @@ USER_AGENT = f"joytui/{__version__}"
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-
-MIN_SECRET_CHARS = 4
-"""Shorter secret values are not masked (masking "ab" would shred every message)."""
-
-_LIVE_CLIENTS: weakref.WeakSet[ProviderClient] = weakref.WeakSet()
-"""Every client alive now: the registry whose secrets every message is masked of, so one
-account's error never quotes another's key (a proxy echoing the wrong header, say). Weak: a
-client's secrets leave with it."""
-
-
-def known_secrets() -> list[str]:
-    """Every secret value of every live client, longest first (so none is half masked)."""
-    values = {
-        value
-        for client in list(_LIVE_CLIENTS)
-        for value in client.secret_values()
-        if len(value) >= MIN_SECRET_CHARS
-    }
-    return sorted(values, key=len, reverse=True)
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with every secret of every account masked as ``***``."""
-    for value in known_secrets():
-        if value in text:
-            text = text.replace(value, "***")
-    return text
-
-
-async def gather_first_error(aws: Iterable[Awaitable[T]]) -> list[T]:
-    """Await every awaitable concurrently and return their results in order; on the first
-    failure cancel the rest and raise it (a snapshot is all or nothing, so why wait)."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        if tasks:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                return [task.result()]  # raises its exception
-        return [task.result() for task in tasks]
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- the client ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""How many requests an account has in flight: :class:`AdaptiveLimit`.
+"""How many requests an account has in flight: :class:`AdaptiveLimit`; and
+:func:`gather_first_error`, awaiting requests together, all or nothing.
 
 A polite client on a WAN: up to the account's ``max_concurrency`` at once, half as many after
 the server answers 429 (too many requests), and back up one at a time, slowly, while it
@@ -10,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 RECOVER_SECONDS = 1.0
 """At least this long between two steps back up."""
@@ -106,4 +110,21 @@ class AdaptiveLimit:
                 waiter.set_result(None)
 
 
-__all__ = ["RECOVER_SECONDS", "AdaptiveLimit"]
+async def gather_first_error(aws: Iterable[Awaitable[T]]) -> list[T]:
+    """Await every awaitable concurrently and return their results in order; on the first
+    failure cancel the rest and raise it (a snapshot is all or nothing, so why wait)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        if tasks:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                return [task.result()]  # raises its exception
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+__all__ = ["RECOVER_SECONDS", "AdaptiveLimit", "gather_first_error"]
