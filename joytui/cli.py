@@ -303,7 +303,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         _check_filters(config, args)
         return cmd_totals(config, args.provider, args.account, fmt=args.format)
     if args.command == "action":
-        from joytui.headless import cmd_action
+        from joytui.headless.actions import cmd_action
 
         _, config = _load(args)
         return cmd_action(
@@ -318,12 +318,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             read_only=args.read_only,
         )
     if args.command == "actions":
-        from joytui.headless import cmd_actions
+        from joytui.headless.actions import cmd_actions
 
         _, config = _load(args)
         return cmd_actions(config, args.target, fmt=args.format, read_only=args.read_only)
     if args.command == "audit":
-        from joytui.headless import cmd_audit
+        from joytui.headless.actions import cmd_audit
 
         return cmd_audit(args.since, args.format)
     if args.command == "config":
