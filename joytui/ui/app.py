@@ -30,8 +30,12 @@ from joytui.ui.widgets.resource_table import ResourceTable
 
 def binding_ids() -> set[str]:
     """Every binding id ``[keymap]`` can remap."""
+    from joytui.ui.screens.actions import ActionForm, ActionMenu, ConfirmAction
+    from joytui.ui.screens.columns import ColumnsScreen
+    from joytui.ui.screens.detail import RawScreen
     from joytui.ui.screens.help import HelpScreen as Help
 
+    modals = [ActionMenu, ActionForm, ConfirmAction, ColumnsScreen, RawScreen]
     return {
         b.id
         for b in [
@@ -42,6 +46,7 @@ def binding_ids() -> set[str]:
             *DetailPane.BINDINGS,
             *LogsScreen.BINDINGS,
             *LogView.BINDINGS,
+            *(b for modal in modals for b in modal.BINDINGS),
         ]
         if isinstance(b, Binding) and b.id
     }
