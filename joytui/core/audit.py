@@ -23,8 +23,6 @@ from typing import Any
 
 import platformdirs
 
-from joytui.providers.base import mask_secrets
-
 AUDIT_FILE = "audit.jsonl"
 ENV_PATH = "JOYTUI_AUDIT_LOG"
 MASK = "***"
@@ -55,6 +53,8 @@ def local_user() -> str:
 def safe_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` fit for the log: env values and secret-looking fields masked, every live
     client's secret masked inside strings."""
+    from joytui.providers.base import mask_secrets  # not at import: no provider code on start
+
     safe: dict[str, Any] = {}
     for name, value in params.items():
         if _SECRET_NAME.search(name):
@@ -201,6 +201,8 @@ def entry_for(
     at: float | None = None,
 ) -> AuditEntry:
     """An entry for an attempt now (or ``at``), the params and message made safe."""
+    from joytui.providers.base import mask_secrets
+
     return AuditEntry(
         time=time.time() if at is None else at,
         user=local_user(),
