@@ -16,351 +16,49 @@
   (:mod:`joytui.core.audit`).
 - **Bulk** actions run at most :attr:`ActionRunner.concurrency` at once and report per resource.
 
-It also holds what the front ends need to ask for an action: the parameters each takes
-(:data:`PARAMS`), what it does in words (:func:`consequence`), and what it is called while
-under way (:func:`pending_words`).
+The words the front ends ask for an action with (:data:`PARAMS`, :func:`consequence`,
+:func:`pending_words`) live in :mod:`joytui.core.action_catalogue`, and what the runner
+reports in :mod:`joytui.core.action_reports`; both are importable from here too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from joytui.core.audit import AuditLog, entry_for
-from joytui.core.session import AccountPolled, Session, SessionEvent
-from joytui.core.store import AccountKey, ResourceKey
-from joytui.model import Action, Resource, Status
-from joytui.providers.base import mask_secrets
-from joytui.providers.errors import (
-    BadPayloadError,
-    ProviderError,
-    RejectedError,
-    ServerError,
-    TransportError,
+from joytui.core.action_catalogue import (
+    ACCOUNT_KIND,
+    PARAMS,
+    ParamError,
+    ParamSpec,
+    account_target,
+    coerce_params,
+    consequence,
+    params_of,
+    pending_words,
 )
+from joytui.core.action_reports import (
+    ActionFinished,
+    ActionReport,
+    ActionStarted,
+    Offer,
+    Outcome,
+    PendingAction,
+    PendingSettled,
+    RunnerEvent,
+    marked_offers,
+)
+from joytui.core.audit import AuditLog, entry_for
+from joytui.core.store import AccountKey, ResourceKey
+from joytui.model import Resource, Status
 
 if TYPE_CHECKING:
+    # Only for the hints: importing this module loads no provider code (cold start).
     from joytui.core.poller import PollResult
-
-ACCOUNT_KIND = "account"
-"""The kind of the pseudo-resource account-level actions (create) are offered on."""
-
-
-class Outcome(StrEnum):
-    """How an attempted action ended (the audit log's ``outcome``)."""
-
-    OK = "ok"
-    REFUSED = "refused"
-    """joytui sent nothing: read-only, already in flight, not valid now, bad parameters."""
-    ERROR = "error"
-    """The provider refused or failed."""
-    UNKNOWN = "unknown"
-    """No answer (a timeout, a dropped connection): it may have been done."""
-
-
-# -- what each action takes and does, in words ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter an action takes (a form field, a ``--param KEY=VALUE``)."""
-
-    name: str
-    label: str
-    kind: Literal["text", "bool", "number", "choice", "host", "env"] = "text"
-    required: bool = False
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    help: str = ""
-
-
-PARAMS: dict[tuple[str, str], tuple[ParamSpec, ...]] = {
-    ("cockpit", "migrate"): (
-        ParamSpec(
-            "destination_host_id",
-            "Destination host",
-            "host",
-            required=True,
-            help="the connected host to move the VM to (its id)",
-        ),
-        ParamSpec("live", "Live (keep it running)", "bool", help="default: if it is running"),
-        ParamSpec("persistent", "Save the VM's config on the target", "bool", default=True),
-        ParamSpec("undefine_source", "Remove it from the old host", "bool", default=True),
-        ParamSpec(
-            "copy_storage",
-            "Copy storage",
-            "choice",
-            default="none",
-            choices=("none", "inc", "all"),
-            help="none when both hosts share network storage",
-        ),
-    ),
-    ("jamsocket", "spawn"): (
-        ParamSpec("key", "Key", help="reuse the backend holding this key, or spawn one with it"),
-        ParamSpec("tag", "Image tag", help="default: the service's image tag"),
-        ParamSpec("env", "Env vars", "env", help="NAME=VALUE words, space separated"),
-        ParamSpec("lifetime_limit_seconds", "Lifetime limit (s)", "number"),
-        ParamSpec("max_idle_seconds", "Max idle (s)", "number", help="default 300"),
-    ),
-    ("jamsocket", "update_image"): (
-        ParamSpec("image_tag", "Image tag", required=True, help="a tag or an image digest"),
-    ),
-    ("jamsocket", "create_service"): (
-        ParamSpec("name", "Service name", required=True, help="lowercase letters, digits, -"),
-    ),
-    ("instances", "create"): (
-        ParamSpec("name", "Name", help="default: one the API picks"),
-        ParamSpec("region", "Region", help="default: the API's first region"),
-    ),
-}
-"""The parameters of the actions that take any, by (provider, action id)."""
-
-_PENDING_WORDS = {
-    "start": "starting",
-    "shutdown": "stopping",
-    "force_shutdown": "stopping",
-    "stop": "stopping",
-    "force_stop": "stopping",
-    "reboot": "rebooting",
-    "force_reboot": "resetting",
-    "restart": "restarting",
-    "force_restart": "resetting",
-    "pause": "pausing",
-    "hibernate": "sleeping",
-    "resume": "resuming",
-    "migrate": "migrating",
-    "terminate": "stopping",
-    "terminate_hard": "killing",
-    "spawn": "spawning",
-    "update_image": "updating",
-    "delete": "deleting",
-    "create": "creating",
-    "create_service": "creating",
-}
-
-_CONSEQUENCES = {
-    "start": "Powers it on.",
-    "shutdown": "Asks the guest to shut down cleanly; it stops when the guest is done.",
-    "force_shutdown": "Cuts the power at once: equivalent to pulling the power cord. "
-    "Anything not written to disk is lost.",
-    "reboot": "Asks the guest to restart cleanly.",
-    "force_reboot": "Resets it at once: equivalent to pressing the reset button. "
-    "Anything not written to disk is lost.",
-    "pause": "Suspends it in memory; resume carries on where it was.",
-    "hibernate": "Saves its memory to disk and stops it; resume carries on where it was.",
-    "resume": "Carries on from where it was paused or hibernated.",
-    "stop": "Asks the guest to shut down cleanly.",
-    "force_stop": "Stops it at once (unplugs the power): equivalent to pulling the power cord. "
-    "Anything not written to disk is lost.",
-    "restart": "Asks the guest to restart cleanly.",
-    "force_restart": "Resets it at once: equivalent to pressing the reset button. "
-    "Anything not written to disk is lost.",
-    "migrate": "Moves it to another host; a live migration keeps it running.",
-    "terminate": "Sends the backend SIGTERM so it can finish and exit.",
-    "terminate_hard": "Kills the backend's container at once, with no SIGTERM: "
-    "equivalent to pulling the power cord. Its connections drop and unsaved state is lost.",
-    "spawn": "Starts a new backend (billed while it runs), or returns the one holding the key.",
-    "update_image": "New backends spawn with this image; running ones are not touched.",
-    "create": "Creates a new instance (billed while it exists).",
-    "create_service": "Creates a new, empty service.",
-}
-_DELETE_WORDS = {
-    "service": "Deletes the service for good and terminates its running backends. "
-    "It cannot be undone.",
-    "instance": "Deletes the instance and everything on it for good. It cannot be undone.",
-}
-
-
-def pending_words(action_id: str) -> str:
-    """What a resource is doing while ``action_id`` is under way: ``stopping…``."""
-    return f"{_PENDING_WORDS.get(action_id, 'working')}…"
-
-
-def consequence(action_id: str, kind: str) -> str:
-    """What ``action_id`` does to a ``kind``, in words a person can weigh."""
-    if action_id == "delete":
-        return _DELETE_WORDS.get(kind, "Deletes it for good. It cannot be undone.")
-    return _CONSEQUENCES.get(action_id, "Changes its state.")
-
-
-def params_of(provider: str, action_id: str) -> tuple[ParamSpec, ...]:
-    """The parameters ``action_id`` of ``provider`` takes (none for most)."""
-    return PARAMS.get((provider, action_id), ())
-
-
-def account_target(provider: str, account: str) -> Resource:
-    """The pseudo-resource an account's own actions (create) are asked of and sent to."""
-    return Resource(
-        provider=provider,
-        account=account,
-        kind=ACCOUNT_KIND,
-        id=account,
-        name=account,
-        status=Status.UNKNOWN,
-    )
-
-
-class ParamError(ValueError):
-    """Parameters that do not fit the action (refused before anything is sent)."""
-
-
-_TRUE = ("true", "yes", "on", "1", "y")
-_FALSE = ("false", "no", "off", "0", "n")
-
-
-def coerce_params(resource: Resource, action_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """``raw`` (words from ``--param`` or a form) as the typed parameters ``action_id`` takes,
-    with defaults filled in. Raises :class:`ParamError` naming the problem."""
-    specs = {s.name: s for s in params_of(resource.provider, action_id)}
-    unknown = sorted(set(raw) - set(specs))
-    if unknown:
-        takes = ", ".join(specs) or "no parameters"
-        raise ParamError(f"{action_id} takes {takes}; not {', '.join(unknown)}")
-    typed: dict[str, Any] = {}
-    for name, spec in specs.items():
-        value = raw.get(name)
-        if isinstance(value, str):
-            value = value.strip()
-        if value is None or value == "" or value == []:
-            if spec.required:
-                raise ParamError(f"{action_id} needs {name} ({spec.help or spec.label})")
-            default = _default(resource, action_id, spec)
-            if default is not None:
-                typed[name] = default
-            continue
-        typed[name] = _coerce(action_id, spec, value)
-    return typed
-
-
-def _default(resource: Resource, action_id: str, spec: ParamSpec) -> Any:
-    if (action_id, spec.name) == ("migrate", "live"):
-        return resource.status is Status.RUNNING  # only a running VM migrates live
-    return spec.default
-
-
-def _coerce(action_id: str, spec: ParamSpec, value: Any) -> Any:
-    where = f"{action_id} {spec.name}"
-    if spec.kind == "bool":
-        if isinstance(value, bool):
-            return value
-        word = str(value).lower()
-        if word in _TRUE or word in _FALSE:
-            return word in _TRUE
-        raise ParamError(f"{where}: expected true or false, not {value!r}")
-    if spec.kind == "number":
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ParamError(f"{where}: expected a number, not {value!r}") from None
-        if number <= 0:
-            raise ParamError(f"{where}: must be more than 0")
-        return int(number) if number.is_integer() else number
-    if spec.kind == "choice" and str(value) not in spec.choices:
-        raise ParamError(f"{where}: expected one of {', '.join(spec.choices)}, not {value!r}")
-    if spec.kind == "env":
-        words = value.split() if isinstance(value, str) else [str(v) for v in value]
-        for word in words:
-            name, eq, _ = word.partition("=")
-            if not eq or not name:
-                raise ParamError(f"{where}: expected NAME=VALUE words, not {name!r}")
-        return " ".join(words)
-    return value if isinstance(value, str) else str(value)
-
-
-# -- what the runner reports -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Offer:
-    """An action a resource offers now, and why it cannot be taken, if it cannot."""
-
-    action: Action
-    params: tuple[ParamSpec, ...] = ()
-    disabled: str | None = None
-    """Why it is refused now (read-only, a request in flight), or None."""
-
-
-@dataclass(frozen=True)
-class ActionReport:
-    """What became of one attempted action on one resource."""
-
-    resource: Resource
-    action_id: str
-    label: str
-    outcome: Outcome
-    message: str
-    """The provider's answer, or why nothing was sent, in words."""
-    duration: float = 0.0
-    params: dict[str, Any] = field(default_factory=dict)
-    audit_problem: str | None = None
-    """Why the audit line could not be written, if it could not."""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
-
-    @property
-    def sent(self) -> bool:
-        """Whether a request went out (refused ones never do)."""
-        return self.outcome is not Outcome.REFUSED
-
-    def words(self) -> str:
-        """One line: ``Shut down 'web-1' (joy 'london'): graceful shutdown accepted``."""
-        r = self.resource
-        what = f"{self.label} {r.name!r}" if r.kind != ACCOUNT_KIND else self.label
-        return f"{what} ({r.provider} {r.account!r}): {self.message}"
-
-
-@dataclass
-class PendingAction:
-    """An accepted write whose effect no poll has reported yet."""
-
-    action_id: str
-    label: str
-    words: str
-    """``stopping…``: what the row shows meanwhile."""
-    since: float
-    before: Resource
-    polls: int = 0
-    """Good polls of its account since it was accepted."""
-    changed: bool = False
-    """Whether a poll has shown the resource other than it was before."""
-
-
-@dataclass(frozen=True)
-class ActionStarted:
-    """A request for ``key`` is about to be sent."""
-
-    key: ResourceKey
-    action_id: str
-    words: str
-
-
-@dataclass(frozen=True)
-class ActionFinished:
-    """The provider answered (or did not): ``report`` says how."""
-
-    report: ActionReport
-
-
-@dataclass(frozen=True)
-class PendingSettled:
-    """A poll reported what an accepted action led to (or it took too long)."""
-
-    key: ResourceKey
-    action_id: str
-    label: str
-    ok: bool
-    words: str
-    """The outcome in words: ``now stopped``, ``gone``, ``no change reported in 3 min…``."""
-    resource: Resource | None
-
-
-RunnerEvent = ActionStarted | ActionFinished | PendingSettled
+    from joytui.core.session import Session, SessionEvent
+    from joytui.providers.errors import ProviderError
 
 _SETTLES_TO: dict[str, frozenset[Status]] = {
     **dict.fromkeys(
@@ -475,6 +173,9 @@ class ActionRunner:
     async def _send(
         self, resource: Resource, action_id: str, label: str, raw: dict[str, Any]
     ) -> ActionReport:
+        from joytui.providers.base import mask_secrets
+        from joytui.providers.errors import ProviderError
+
         account = (resource.provider, resource.account)
         client = self.session.client_for(account)
         if client is None:
@@ -560,6 +261,8 @@ class ActionRunner:
         message: str,
         duration: float,
     ) -> ActionReport:
+        from joytui.providers.base import mask_secrets
+
         message = mask_secrets(message)
         problem = None
         entry = entry_for(
@@ -601,6 +304,8 @@ class ActionRunner:
     # -- following it ----------------------------------------------------------------------
 
     def _on_session_event(self, event: SessionEvent) -> None:
+        from joytui.core.session import AccountPolled  # it imports this module lazily
+
         if isinstance(event, AccountPolled):
             self.observe(event.result)
 
@@ -697,6 +402,13 @@ def _uptime(resource: Resource) -> float:
 def _classify(err: ProviderError) -> tuple[Outcome, str]:
     """A write's failure: ``unknown`` when it may have been done (no answer, an unreadable
     answer, a gateway timeout), else ``error``; the message in words, naming the account."""
+    from joytui.providers.errors import (
+        BadPayloadError,
+        RejectedError,
+        ServerError,
+        TransportError,
+    )
+
     where = f"{err.where}: " if err.where else ""
     connect = err.message.startswith(("could not connect", "TLS ", "unexpected redirect"))
     if (
@@ -711,24 +423,6 @@ def _classify(err: ProviderError) -> tuple[Outcome, str]:
     if err.retryable:  # the taxonomy's "joytui will retry" is about reads
         hint = "writes are never retried: check the resource, then try again if need be"
     return Outcome.ERROR, f"{where}failed: {err.message}" + (f" — {hint}" if hint else "")
-
-
-def marked_offers(offers: Iterable[list[Offer]]) -> list[Offer]:
-    """The actions every one of several resources offers (a bulk action), in the first one's
-    order; disabled if any is disabled; only those without parameters."""
-    lists = list(offers)
-    if not lists:
-        return []
-    common = [o for o in lists[0] if not o.params]
-    for other in lists[1:]:
-        ids = {o.action.id: o for o in other}
-        kept = []
-        for offer in common:
-            match = ids.get(offer.action.id)
-            if match is not None:
-                kept.append(offer if offer.disabled or not match.disabled else match)
-        common = kept
-    return common
 
 
 __all__ = [
