@@ -42,8 +42,8 @@ def check_filters(config: Any, args: argparse.Namespace) -> None:
 def check_keymap(config: Any) -> None:
     """Every binding id in ``[keymap]`` must be one the dashboard has, and every view and
     column in ``[columns]`` one it shows."""
-    from joytui.ui.app import binding_ids
     from joytui.ui.columns import COLUMNS
+    from joytui.ui.commands import binding_ids
     from joytui.ui.views import VIEWS_BY_ID
 
     for view_id, columns in config.columns.items():

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
-import platformdirs
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -18,38 +16,14 @@ from joytui.config import Config
 from joytui.core.alerts import AlertsRaised
 from joytui.core.session import AccountPolled, AccountsOpened, Session, SessionEvent
 from joytui.ui import messages
+from joytui.ui.alerting import tell_alerts
+from joytui.ui.commands import help_keys, palette_commands
+from joytui.ui.crash import crash_report
 from joytui.ui.screens.dashboard import DashboardScreen
 from joytui.ui.screens.help import HelpScreen
-from joytui.ui.screens.logs import LogsScreen
+from joytui.ui.screenshots import screenshot_dir
+from joytui.ui.theme_choice import next_theme, our_themes
 from joytui.ui.themes import DEFAULT_THEME, load_themes
-from joytui.ui.views import VIEWS
-from joytui.ui.widgets.detail_pane import DetailPane
-from joytui.ui.widgets.log_view import LogView
-from joytui.ui.widgets.resource_table import ResourceTable
-
-
-def binding_ids() -> set[str]:
-    """Every binding id ``[keymap]`` can remap."""
-    from joytui.ui.screens.actions import ActionForm, ActionMenu, ConfirmAction
-    from joytui.ui.screens.columns import ColumnsScreen
-    from joytui.ui.screens.detail import RawScreen
-    from joytui.ui.screens.help import HelpScreen as Help
-
-    modals = [ActionMenu, ActionForm, ConfirmAction, ColumnsScreen, RawScreen]
-    return {
-        b.id
-        for b in [
-            *JoyTuiApp.BINDINGS,
-            *DashboardScreen.BINDINGS,
-            *ResourceTable.BINDINGS,
-            *Help.BINDINGS,
-            *DetailPane.BINDINGS,
-            *LogsScreen.BINDINGS,
-            *LogView.BINDINGS,
-            *(b for modal in modals for b in modal.BINDINGS),
-        ]
-        if isinstance(b, Binding) and b.id
-    }
 
 
 class JoyTuiApp(App[int]):
@@ -95,20 +69,15 @@ class JoyTuiApp(App[int]):
     @property
     def available_themes(self) -> dict[str, Theme]:
         """Only our themes: they carry the status colours (Textual's would lose them)."""
-        every = super().available_themes
         mine = getattr(self, "theme_files", None)  # None while App.__init__ runs
-        ours = {name: t for name, t in every.items() if mine and name in mine}
-        return ours or every
+        return our_themes(super().available_themes, mine)
 
     def deliver_screenshot(
         self, filename: str | None = None, path: str | None = None, time_format: str | None = None
     ) -> str | None:
         """Save screenshots under the user data dir (Textual's default, Downloads, may not
         exist on a server); the notification says where."""
-        if path is None:
-            directory = Path(platformdirs.user_data_dir("joytui")) / "screenshots"
-            directory.mkdir(parents=True, exist_ok=True)
-            path = str(directory)
+        path = screenshot_dir() if path is None else path
         return super().deliver_screenshot(filename, path, time_format)
 
     @property
@@ -145,30 +114,14 @@ class JoyTuiApp(App[int]):
         elif isinstance(event, AccountsOpened):
             self.dashboard.post_message(messages.AccountsOpened(event.handles))
         elif isinstance(event, AlertsRaised):
-            self._alert(event)
-
-    def _alert(self, event: AlertsRaised) -> None:
-        """The terminal bell (tmux flags the window with monitor-bell) and a notification."""
-        settings = self.config.alerts
-        if settings.bell:
-            self.bell()
-        if settings.notify:
-            for alert in event.alerts:
-                self.notify(
-                    alert.message,
-                    title=alert.title,
-                    severity="error" if alert.severity == "error" else "warning",
-                    markup=False,  # names are text, never markup
-                    timeout=10,
-                )
+            tell_alerts(self, self.config.alerts, event)
 
     # -- global keys -------------------------------------------------------------------------
 
     def action_next_theme(self) -> None:
-        names = sorted(self.theme_files)
-        if names:
-            index = names.index(self.theme) if self.theme in names else -1
-            self.theme = names[(index + 1) % len(names)]
+        following = next_theme(self.theme_files, self.theme)
+        if following is not None:
+            self.theme = following
             self.notify(f"Theme: {self.theme}", timeout=2)
 
     def watch_theme(self) -> None:
@@ -176,65 +129,22 @@ class JoyTuiApp(App[int]):
             self.dashboard.show_health()
 
     def action_help(self) -> None:
-        keys: list[tuple[str, str, str]] = []
-        keymap = dict(self.config.keymap)
-        seen: set[str] = set()
-        every = [
-            *self.BINDINGS,
-            *DashboardScreen.BINDINGS,
-            *ResourceTable.BINDINGS,
-            *DetailPane.BINDINGS,
-            *LogsScreen.BINDINGS,
-        ]
-        for binding in every:
-            assert isinstance(binding, Binding)
-            if binding.id in seen:
-                continue
-            seen.add(binding.id or "")
-            key = keymap.get(binding.id or "", binding.key)
-            keys.append((key, binding.description, binding.id or ""))
-        keys.append(("ctrl+p", "Command palette", ""))
+        keys = help_keys(self.BINDINGS, self.config.keymap)
         themes = [(name, t.description) for name, t in sorted(self.theme_files.items())]
         self.push_screen(HelpScreen(keys, themes, self.theme, about=self.about))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Our actions in the command palette, beside Textual's own."""
         yield from super().get_system_commands(screen)
-        dashboard = self.dashboard
-        for i, view in enumerate(VIEWS):
-            yield SystemCommand(
-                f"View: {view.title}",
-                f"Show the {view.title} view (key {i + 1})",
-                partial(dashboard.action_view, view.id),
-            )
-        yield SystemCommand(
-            "Refresh now", "Poll every account now (key r)", dashboard.action_refresh
-        )
-        yield SystemCommand(
-            "Filter", "Filter the table as you type (key /)", dashboard.action_filter
-        )
-        yield SystemCommand("Sort by next column", "Key s; S reverses", dashboard.action_sort_next)
-        yield SystemCommand("Next theme", "Cycle joytui's themes (key t)", self.action_next_theme)
-        yield SystemCommand(
-            "Help", "Every key, the filter syntax, the themes (key ?)", self.action_help
-        )
+        yield from palette_commands(self)
 
     def _fatal_error(self) -> None:
         # Textual's crash report shows local variables, which can hold secrets: never show them.
         # This overrides a private hook of Textual's App, hence the pinned major version.
         from rich.segment import Segments
-        from rich.text import Text
-        from rich.traceback import Traceback
 
         self.bell()
-        error = self._exception
-        if self.debug_tracebacks:
-            renderable: object = Traceback(show_locals=False, width=None)
-        else:
-            renderable = Text(
-                f"joytui: internal error: {type(error).__name__}: {error} "
-                "(--debug shows the traceback)"
-            )
+        renderable = crash_report(self._exception, debug=self.debug_tracebacks)
         self._exit_renderables.append(
             Segments(self.console.render(renderable, self.console.options))  # type: ignore[arg-type]
         )
