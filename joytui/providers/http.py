@@ -48,8 +48,11 @@ from httpx_aiohttp.transport import AiohttpResponseStream
 POOL_HEADROOM = 8
 """Connections an account may open beyond its ``max_concurrency``: long-lived event streams
 and a write while a fan-out fills every request slot."""
-KEEPALIVE_SECONDS = 5.0
-"""How long an idle connection is kept for reuse (httpx's default)."""
+KEEPALIVE_SECONDS = 15.0
+"""How long an idle connection is kept for reuse: aiohttp's default, longer than the usual
+poll interval (5 s), so a repeating poll reuses its connections instead of opening them all
+again (httpx's 5 s expired them just before each poll). A server that closes sooner is
+noticed by the pool (the closed socket is dropped) and a new connection is opened."""
 
 
 def account_limits(max_concurrency: int) -> httpx.Limits:

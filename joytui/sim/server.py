@@ -81,6 +81,9 @@ def make_server(simulator: Simulator, sock: socket.socket) -> uvicorn.Server:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=1,
+        # Like the servers in front of real APIs (nginx's 75 s), not uvicorn's 5 s: a client
+        # polling every 5 s keeps its connections instead of reconnecting each time.
+        timeout_keep_alive=75,
     )
     return IdleServer(config)
 

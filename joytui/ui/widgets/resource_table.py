@@ -119,6 +119,8 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         """view id -> the columns shown, where the user or the config chose them."""
         self._wants: dict[str, int] = {}
         """column -> the width the cells on screen need (measured as they are drawn)."""
+        self._measured: dict[ResourceKey, int] = {}
+        self._measured_columns: tuple[str, ...] = ()
         self.column_offset = 0
         """Leading columns scrolled out of sight (left/right), so dropped ones can show."""
         self.empty_message = ""
@@ -210,6 +212,12 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
 
         return key
 
+    def _cells_fn(self) -> Callable[[Resource], tuple[Any, ...]]:
+        """What a row shows: its cells in the current columns and its status (which colours
+        it); two resources with the same draw the same line."""
+        values = [COLUMNS[c].value for c in self.columns]
+        return lambda r: (r.status, *(value(r) for value in values))
+
     def _shown_fn(self) -> Callable[[Resource], bool]:
         """Whether a row passes the view's kinds and the filter (looked up once)."""
         kinds = self.view.kinds
@@ -244,6 +252,7 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         for r in added:
             self._rows[r.key] = r
             self._versions[r.key] = 0
+            self._measured.pop(r.key, None)
             self._sort_keys.pop(r.key, None)
             reorder = reorder or shown(r)
         unmarked = False
@@ -258,11 +267,13 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
                 self.notes.pop(key, None)
         if unmarked:
             self.post_message(self.MarksChanged(len(self.marked)))
+        cells = self._cells_fn()
         for r in changed:
             key = r.key
+            before = self._rows.get(key)
             self._rows[key] = r
-            self._versions[key] = self._versions.get(key, 0) + 1
             if reorder:
+                self._versions[key] = self._versions.get(key, 0) + 1
                 self._sort_keys.pop(key, None)
                 continue
             if shown(r) != (key in self._index):
@@ -272,7 +283,10 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
                 if new != self._sort_keys.get(key):
                     self._sort_keys[key] = new
                     reorder = True
+                elif before is not None and cells(before) == cells(r):
+                    continue  # what the row shows is the same: its line stays as drawn
                 dirty.append(key)
+            self._versions[key] = self._versions.get(key, 0) + 1
         if reorder:
             self._rebuild()
             return

@@ -29,6 +29,9 @@ class TableDrawing:
     _layout: list[Any]
     _layout_width: int
     _wants: dict[str, int]
+    _measured: dict[Any, int]
+    """row key -> the version of the row last measured (since the last rebuild)."""
+    _measured_columns: tuple[str, ...]
     MEASURED_ROWS = 500
     """Rows measured at each rebuild (the top of the order); rows scrolled to below them are
     measured as they are drawn."""
@@ -46,16 +49,27 @@ class TableDrawing:
         """Widths from the first rows of the order, afresh: what the data needs now, the same
         for the same data whatever order it arrived in."""
         self._wants = {}
+        self._measured = {}
         self._measure(0, self.MEASURED_ROWS, repaint=False)
         self._layout_width = -1
 
     def _measure(self, top: int, height: int, repaint: bool = True) -> None:
         """Grow each column's wanted width to what the rows ``top`` to ``top + height``
-        need (scrolling further down never shrinks a column until the next rebuild)."""
+        need (scrolling further down never shrinks a column until the next rebuild). A row
+        already measured at its version (for these columns) is not measured again, so an
+        idle redraw costs nothing here."""
         wants = self._wants
         grew = False
+        if self._measured_columns != self.columns:
+            self._measured_columns = self.columns
+            self._measured = {}
         columns = [COLUMNS[c] for c in self.columns]
+        measured, versions = self._measured, self._versions
         for key in self._order[top : top + height]:
+            version = versions.get(key, 0)
+            if measured.get(key) == version:
+                continue
+            measured[key] = version
             r = self._rows[key]
             for column in columns:
                 need = cell_len(printable(column.value(r)))
