@@ -12,10 +12,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joytui.config import Config
-from joytui.core.accounts import AccountHandle, AccountSetupError, close_accounts, open_accounts
 from joytui.core.alerts import Alerts, AlertsRaised
 from joytui.core.changes import RecentChanges, polled_at
 from joytui.core.detail import DetailWatch
@@ -23,7 +22,10 @@ from joytui.core.history import History
 from joytui.core.poller import Poller, PollResult, PollTarget
 from joytui.core.store import AccountKey, AccountState, Store
 from joytui.model import MetricSample, PollHints, Resource, Snapshot
-from joytui.providers.base import ProviderClient
+
+if TYPE_CHECKING:  # the providers (httpx, aiohttp) load in open(), after the first frame
+    from joytui.core.accounts import AccountHandle
+    from joytui.providers.base import ProviderClient
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Session:
 
     async def open(self) -> None:
         """Open every (matching) account; an account that fails to open shows as down."""
+        from joytui.core.accounts import AccountSetupError, open_accounts
+
         provider, account = self._only
         self.handles = await open_accounts(
             self.config, provider=provider, account=account, **self._client_options
@@ -268,6 +272,8 @@ class Session:
     async def aclose(self) -> None:
         """Stop polling and close every client."""
         self.stop()
+        from joytui.core.accounts import close_accounts
+
         await close_accounts(self.handles)
 
     # -- actions (joytui.core.actions) -------------------------------------------------------

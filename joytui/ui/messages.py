@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from joytui.core.accounts import AccountHandle
 from joytui.core.poller import PollResult
+
+if TYPE_CHECKING:
+    from joytui.core.accounts import AccountHandle
 
 
 class AccountPolled(Message):
