@@ -52,9 +52,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except FaultSpecError as exc:
         raise UsageError(f"--faults: {exc}") from None
     with server:
-        data = server.simulator.config(server.base_url)
-        data["refresh_seconds"] = 2
-        config = Config.model_validate(data)
+        # Polled like a real config (every 5 s by default): the demo shows what a newcomer's
+        # own fleet will look like, and costs what it will.
+        config = Config.model_validate(server.simulator.config(server.base_url))
         where = (
             f"simulator at {server.base_url} (faults: {server.base_url}/__sim__/faults, "
             f"seed {args.seed})"

@@ -68,9 +68,22 @@ class JoyTuiApp(App[int]):
 
     @property
     def available_themes(self) -> dict[str, Theme]:
-        """Only our themes: they carry the status colours (Textual's would lose them)."""
+        """Only our themes: they carry the status colours (Textual's would lose them).
+        Textual asks for them on every styled line; they are filtered once per change."""
         mine = getattr(self, "theme_files", None)  # None while App.__init__ runs
-        return our_themes(super().available_themes, mine)
+        cached = self.__dict__.get("_our_themes")
+        if cached is None or cached[0] is not mine:
+            cached = (mine, our_themes(super().available_themes, mine))
+            self.__dict__["_our_themes"] = cached
+        return dict(cached[1])
+
+    def register_theme(self, theme: Theme) -> None:
+        super().register_theme(theme)
+        self.__dict__.pop("_our_themes", None)
+
+    def unregister_theme(self, theme_name: str) -> None:
+        super().unregister_theme(theme_name)
+        self.__dict__.pop("_our_themes", None)
 
     def deliver_screenshot(
         self, filename: str | None = None, path: str | None = None, time_format: str | None = None
