@@ -6,7 +6,7 @@ ratio to it; asserts nothing.
    wall time (target <= 3 s). Floor: the simulator's own cost, one machine_list plus 10,000
    machine_info at the rate wrk gets from it (bench/sim_bench.py).
 2. The same with ``--faults joy.latency_ms=20`` (target <= 5 s), at the default
-   ``max_concurrency`` (32) and at 128. Floor: also 10,000 x 20 ms / max_concurrency, the
+   ``max_concurrency`` (64), at 32 and at 128. Floor: also 10,000 x 20 ms / max_concurrency, the
    least any client keeping that many requests in flight can take (Little's law).
 3. Client CPU per machine_info (``JoyClient.machine_info``, 32 in flight; target <= 0.3 ms):
    the client as it is, and the same client forced through httpx (httpx-aiohttp's transport,
@@ -155,9 +155,12 @@ def bench_list(src: Path | None, parts: set[str]) -> None:
         floor_rss = rss_floor(src)
         print(f"  RSS floor (the modules list imports): {floor_rss:.0f} MiB")
     if "latency" in parts:
+        import joytui.config
+
+        default_width = getattr(joytui.config, "DEFAULT_MAX_CONCURRENCY", 32)  # older trees: 32
         with sim_process(*sim_args, "--faults", "joy.latency_ms=20") as (url, proc):
-            for concurrency in (None, 128) if src is None else (None,):
-                width = concurrency or 32
+            for concurrency in (None, 32, 128) if src is None else (None,):
+                width = concurrency or default_width
                 floor = max(sim_floor(url, proc.pid, width) or 0.0, MACHINES * 0.020 / width)
                 label = f"  the same, joy.latency_ms=20, max_concurrency {width}"
                 if src is not None:  # an older tree has its own idea of concurrency

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from joytui.config import InstancesAccount, JoyAccount
+from joytui.config import DEFAULT_MAX_CONCURRENCY, InstancesAccount, JoyAccount
 from joytui.providers.base import ProviderClient
 from joytui.providers.errors import RateLimitedError, TransportError
 from joytui.providers.http import POOL_HEADROOM, AccountTransport
@@ -77,8 +77,8 @@ async def test_every_account_has_its_own_aiohttp_session_with_bounded_limits(sha
         assert all(isinstance(s, aiohttp.ClientSession) for s in sessions)
         assert sessions[0] is not sessions[1]
         assert a._session.limits.max_connections == 5 + POOL_HEADROOM
-        assert b._session.limits.max_connections == 32 + POOL_HEADROOM
-        assert a.limit.maximum == 5 and b.limit.maximum == 32
+        assert b._session.limits.max_connections == DEFAULT_MAX_CONCURRENCY + POOL_HEADROOM
+        assert a.limit.maximum == 5 and b.limit.maximum == DEFAULT_MAX_CONCURRENCY == 64
         connector = sessions[0].connector
         assert connector is not None and connector.limit == 5 + POOL_HEADROOM
     assert all(s.closed for s in sessions)  # aclose closes the session
