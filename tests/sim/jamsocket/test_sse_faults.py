@@ -9,26 +9,10 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from joytui.sim.base import SimOptions
-from joytui.sim.jamsocket import DEMO_ACCOUNT, DEMO_TOKEN
+from joytui.sim.jamsocket import DEMO_ACCOUNT
 from tests.conftest import set_faults
 
-AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 STREAMS = ["status", "metrics", "logs"]
-
-
-@pytest.fixture
-def sim_options() -> SimOptions:
-    return SimOptions(
-        seed=7, speed=1.0, incidents=False, metrics_interval=0.05, keepalive_seconds=0.2
-    )
-
-
-@pytest.fixture
-def api(sim):
-    """A client that sends the demo token."""
-    with httpx.Client(base_url=sim.base_url, headers=AUTH, timeout=5) as client:
-        yield client
 
 
 def ready_backend(api) -> str:
