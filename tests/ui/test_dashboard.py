@@ -160,3 +160,18 @@ async def test_cursor_keys_and_header_click(demo_config):
         assert table.sort_column == "account"
         await pilot.click(ResourceTable, offset=(1, 0))
         assert table.sort_column == "account" and table.sort_reverse
+
+
+async def test_keymap_rebinds_the_cursor_keys(demo_config):
+    # The table runs its cursor keys itself (before the key bubbles up): with the keymap.
+    config = demo_config.model_copy(update={"keymap": {"cursor_down": "n"}})
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(ResourceTable)
+        await pilot.press("n", "n")
+        assert table.cursor_row == 2
+        await pilot.press("j")
+        assert table.cursor_row == 2
+        await pilot.press("k", "down")
+        assert table.cursor_row == 1

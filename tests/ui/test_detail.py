@@ -307,3 +307,17 @@ async def test_enter_on_a_recent_change_opens_that_resource(sim):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen) and app.screen.resource.key == target
+
+
+async def test_the_open_pane_follows_the_cursor(sim):
+    app = JoyTuiApp(_config(sim))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        key = await _open(app, pilot, "3", "machine")
+        pane = app.screen.query_one("#detail", DetailPane)
+        table = app.screen.query_one(ResourceTable)
+        table.move_cursor(table.cursor_row + 1)
+        assert table.cursor_key != key
+        await _until(
+            pilot, lambda: pane.resource is not None and pane.resource.key == table.cursor_key
+        )

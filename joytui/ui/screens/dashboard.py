@@ -43,8 +43,20 @@ NOTIFY_SETTLED_UP_TO = 5
 of fifty shows its outcomes in the rows, not in fifty notifications)."""
 
 
+class MainSwitcher(ContentSwitcher):
+    """The table or the totals, whichever is current: it fills the space between the tabs and
+    the bottom line, and what it shows fills it, so it draws no lines of its own (``BLANK``)."""
+
+    BLANK = True
+
+
 class DashboardScreen(Screen[None]):
     """Totals, resource tables and account health of one session."""
+
+    BLANK = True
+    """Its children cover it (tabs, the table or the totals, the bottom line, the footer), so
+    a frame does not draw its 40 background lines under them: a cursor move redraws two
+    lines of the table, and the compositor renders every child of the screen in full."""
 
     COMMANDS: ClassVar = {ActionCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -82,7 +94,7 @@ class DashboardScreen(Screen[None]):
             *[Tab(f"{i + 1} {v.title}", id=f"tab-{v.id}") for i, v in enumerate(VIEWS)],
             id="views",
         )
-        with ContentSwitcher(initial="table", id="main"):
+        with MainSwitcher(initial="table", id="main"):
             with VerticalScroll(id="totals-scroll"):
                 yield TotalsView(id="totals")
                 yield Overview(id="overview")

@@ -18,12 +18,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from rich.cells import cell_len
+from rich.style import Style
 from textual import events
 from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.dom import NoScreen
 from textual.geometry import Size
 from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -70,8 +73,10 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         Binding("escape", "clear_marks", "Clear marks", show=False, id="clear_marks"),
     ]
 
-    class CursorMoved(Message):
-        """The cursor is on a different resource (or on none)."""
+    class CursorMoved(Message, bubble=False):
+        """The cursor is on a different resource (or on none). Posted to the screen, not
+        bubbled up to it: no container between cares, and each hop is a task switch and a
+        handler look-up on every cursor move, before the frame goes out."""
 
         def __init__(self, key: ResourceKey | None) -> None:
             super().__init__()
@@ -110,6 +115,7 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         self._sort_keys: dict[ResourceKey, Any] = {}
         self._stale: dict[AccountKey, str] = {}
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(2048)
+        self._style_memo: dict[str, Style] = {}
         self._layout: list[tuple[Column, int]] = []
         self._layout_width = -1
         self.query_filter = Query()
@@ -132,6 +138,8 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         """True once the user has moved the cursor: from then on it follows its resource.
         Before that it stays on the top row, so what sorts first (errors) is what shows first."""
         self.rebuilds = 0
+        self._cursor_keymap: object = None
+        self._cursor_keys: dict[str, Callable[[ResourceTable], None]] | None = None
         self._visible: tuple[ResourceKey, ...] = ()
         self.marked: dict[ResourceKey, None] = {}
         """Marked rows, in the order they were marked."""
@@ -477,7 +485,11 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         key = self._order[self._cursor_row] if self._order else None
         if key != self.cursor_key:
             self.cursor_key = key
-            self.post_message(self.CursorMoved(key))
+            try:
+                target: MessagePump = self.screen
+            except NoScreen:  # not mounted yet
+                target = self
+            target.post_message(self.CursorMoved(key))
 
     @property
     def cursor_resource(self) -> Resource | None:
@@ -503,6 +515,32 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         else:
             self.refresh_lines(old + 1)
             self.refresh_lines(self._cursor_row + 1)
+
+    def _cursor_actions(self) -> dict[str, Callable[[ResourceTable], None]]:
+        """key -> what it does, for the keys of the cursor bindings (with the app's keymap
+        applied, as Textual applies it), worked out once per keymap."""
+        keymap = getattr(self.app, "_keymap", None)  # set_keymap replaces it, never edits it
+        if self._cursor_keymap is not keymap or self._cursor_keys is None:
+            bindings = self._bindings.copy()
+            if keymap:
+                bindings.apply_keymap(keymap)
+            keys: dict[str, Callable[[ResourceTable], None]] = {}
+            for key, key_bindings in bindings.key_to_bindings.items():
+                first = key_bindings[0] if key_bindings else None
+                if first is not None and not first.priority and first.id in CURSOR_ACTIONS:
+                    keys[key] = CURSOR_ACTIONS[first.id]
+            self._cursor_keymap, self._cursor_keys = keymap, keys
+        return self._cursor_keys
+
+    def on_key(self, event: events.Key) -> None:
+        # The cursor keys act here, on the focused table, as their bindings would: Textual
+        # checks bindings that are not priority once the key has bubbled up to the app,
+        # copying every binding map of the focus chain on the way, which is most of what a
+        # cursor move costs before its frame. Any other key goes on as before.
+        act = self._cursor_actions().get(event.key)
+        if act is not None:
+            event.stop()
+            act(self)
 
     def action_scroll_columns(self, step: int) -> None:
         self.scroll_columns(step)
@@ -534,6 +572,7 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         # Theme or CSS changed: cached strips carry old colours.
         super().notify_style_update()
+        self._style_memo = {}
         self._strips.clear()
         self.refresh()
 
@@ -543,6 +582,18 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         self._post_visible()
 
     # -- rendering ---------------------------------------------------------------------------
+
+
+CURSOR_ACTIONS: dict[str, Callable[[ResourceTable], None]] = {
+    "cursor_up": lambda t: t.action_cursor(-1),
+    "cursor_down": lambda t: t.action_cursor(1),
+    "page_up": lambda t: t.action_page(-1),
+    "page_down": lambda t: t.action_page(1),
+    "top": lambda t: t.action_edge(0),
+    "bottom": lambda t: t.action_edge(1),
+}
+"""Binding id -> its action, for the bindings :meth:`ResourceTable.on_key` runs itself (they
+must stay the same as the BINDINGS' actions)."""
 
 
 def stale_ages(accounts: Iterable[Any], now: float) -> dict[AccountKey, str]:

@@ -32,9 +32,21 @@ class TableDrawing:
     _measured: dict[Any, int]
     """row key -> the version of the row last measured (since the last rebuild)."""
     _measured_columns: tuple[str, ...]
+    _style_memo: dict[str, Style]
+    """component class ("" for the widget's own) -> its Rich style, until the CSS changes."""
     MEASURED_ROWS = 500
     """Rows measured at each rebuild (the top of the order); rows scrolled to below them are
     measured as they are drawn."""
+
+    def _style(self, component: str = "") -> Style:
+        """The Rich style of a component class (the widget's own for ""), resolved once per
+        CSS change (``notify_style_update`` forgets them): Textual drops its own cache of
+        these on every refresh, so a cursor move would resolve each again."""
+        style = self._style_memo.get(component)
+        if style is None:
+            style = self.get_component_rich_style(component) if component else self.rich_style
+            self._style_memo[component] = style
+        return style
 
     def _ensure_layout(self, width: int) -> None:
         if width != self._layout_width:
@@ -98,10 +110,8 @@ class TableDrawing:
         if row >= len(self._order):
             if row == 0 and not self._order and self.empty_message:
                 text = set_cell_size(f" {printable(self.empty_message)}", width)
-                return Strip(
-                    [Segment(text, self.get_component_rich_style("resource-table--empty"))]
-                )
-            return Strip.blank(width, self.rich_style)
+                return Strip([Segment(text, self._style("resource-table--empty"))])
+            return Strip.blank(width, self._style())
         key = self._order[row]
         cursor = row == self._cursor_row
         cache_key = (key, self._versions.get(key, 0), width, cursor)
@@ -112,8 +122,8 @@ class TableDrawing:
         return strip
 
     def _header(self, width: int) -> Strip:
-        base = self.get_component_rich_style("resource-table--header")
-        sorted_style = self.get_component_rich_style("resource-table--header-sorted")
+        base = self._style("resource-table--header")
+        sorted_style = self._style("resource-table--header-sorted")
         segments = []
         for i, (column, w) in enumerate(self._layout):
             title = column.title
@@ -135,20 +145,20 @@ class TableDrawing:
         return Strip(segments).adjust_cell_length(width, base)
 
     def _row(self, r: Resource, width: int, cursor: bool) -> Strip:
-        base = self.rich_style
+        base = self._style()
         stale_age = self._stale.get((r.provider, r.account))
         if stale_age is not None:
-            base = base + self.get_component_rich_style("resource-table--stale")
-        status_style = self.get_component_rich_style(f"resource-table--{r.status.value}")
+            base = base + self._style("resource-table--stale")
+        status_style = self._style(f"resource-table--{r.status.value}")
         cursor_style: Style | None = None
         if cursor:
             # Only the bar's background and weight: the status keeps its colour under it.
-            bar = self.get_component_rich_style("resource-table--cursor")
+            bar = self._style("resource-table--cursor")
             cursor_style = Style(bgcolor=bar.bgcolor, bold=bar.bold)
         note = self.notes.get(r.key)
         marked = r.key in self.marked
         if marked:
-            base = base + self.get_component_rich_style("resource-table--marked")
+            base = base + self._style("resource-table--marked")
         # The mark goes before the name (else the first column): seen at any width.
         mark_at = next((i for i, (c, _) in enumerate(self._layout) if c.key == "name"), 0)
         segments = []
@@ -159,7 +169,7 @@ class TableDrawing:
                 style = base + status_style
                 if note is not None:
                     value = printable(note)
-                    style = style + self.get_component_rich_style("resource-table--note")
+                    style = style + self._style("resource-table--note")
                 elif stale_age is not None:
                     value = f"~{value}"
             if i == mark_at and marked:
