@@ -39,9 +39,10 @@ from joytui.ui.columns import COLUMNS, Column
 from joytui.ui.formatting import human_age
 from joytui.ui.views import VIEWS_BY_ID, View
 from joytui.ui.widgets.table_drawing import MARK, TableDrawing
+from joytui.ui.widgets.table_keys import CursorKeys
 
 
-class ResourceTable(TableDrawing, ScrollView, can_focus=True):
+class ResourceTable(CursorKeys, TableDrawing, ScrollView, can_focus=True):
     """Every resource of every account; the current view picks kinds and columns."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -138,8 +139,6 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         """True once the user has moved the cursor: from then on it follows its resource.
         Before that it stays on the top row, so what sorts first (errors) is what shows first."""
         self.rebuilds = 0
-        self._cursor_keymap: object = None
-        self._cursor_keys: dict[str, Callable[[ResourceTable], None]] | None = None
         self._visible: tuple[ResourceKey, ...] = ()
         self.marked: dict[ResourceKey, None] = {}
         """Marked rows, in the order they were marked."""
@@ -516,32 +515,6 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
             self.refresh_lines(old + 1)
             self.refresh_lines(self._cursor_row + 1)
 
-    def _cursor_actions(self) -> dict[str, Callable[[ResourceTable], None]]:
-        """key -> what it does, for the keys of the cursor bindings (with the app's keymap
-        applied, as Textual applies it), worked out once per keymap."""
-        keymap = getattr(self.app, "_keymap", None)  # set_keymap replaces it, never edits it
-        if self._cursor_keymap is not keymap or self._cursor_keys is None:
-            bindings = self._bindings.copy()
-            if keymap:
-                bindings.apply_keymap(keymap)
-            keys: dict[str, Callable[[ResourceTable], None]] = {}
-            for key, key_bindings in bindings.key_to_bindings.items():
-                first = key_bindings[0] if key_bindings else None
-                if first is not None and not first.priority and first.id in CURSOR_ACTIONS:
-                    keys[key] = CURSOR_ACTIONS[first.id]
-            self._cursor_keymap, self._cursor_keys = keymap, keys
-        return self._cursor_keys
-
-    def on_key(self, event: events.Key) -> None:
-        # The cursor keys act here, on the focused table, as their bindings would: Textual
-        # checks bindings that are not priority once the key has bubbled up to the app,
-        # copying every binding map of the focus chain on the way, which is most of what a
-        # cursor move costs before its frame. Any other key goes on as before.
-        act = self._cursor_actions().get(event.key)
-        if act is not None:
-            event.stop()
-            act(self)
-
     def action_scroll_columns(self, step: int) -> None:
         self.scroll_columns(step)
 
@@ -582,18 +555,6 @@ class ResourceTable(TableDrawing, ScrollView, can_focus=True):
         self._post_visible()
 
     # -- rendering ---------------------------------------------------------------------------
-
-
-CURSOR_ACTIONS: dict[str, Callable[[ResourceTable], None]] = {
-    "cursor_up": lambda t: t.action_cursor(-1),
-    "cursor_down": lambda t: t.action_cursor(1),
-    "page_up": lambda t: t.action_page(-1),
-    "page_down": lambda t: t.action_page(1),
-    "top": lambda t: t.action_edge(0),
-    "bottom": lambda t: t.action_edge(1),
-}
-"""Binding id -> its action, for the bindings :meth:`ResourceTable.on_key` runs itself (they
-must stay the same as the BINDINGS' actions)."""
 
 
 def stale_ages(accounts: Iterable[Any], now: float) -> dict[AccountKey, str]:
