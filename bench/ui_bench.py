@@ -188,10 +188,13 @@ def child(kind: str, n: int, report: str) -> None:
 
         def change_one(self) -> None:
             table = self.query_one(ResourceTable)
+            # A change the row shows, of the same width: its memory (the rows on top sort
+            # there as errors, whose CPU cell is blank, and a change the table does not show
+            # rightly costs nothing).
             visible = table.visible_keys()[2]
             r = next(x for x in resources if x.key == visible)
             note(event="change_one", at=time.time())
-            table.apply_changes(changed=[r.model_copy(update={"cpu_percent": 42.0})])
+            table.apply_changes(changed=[r.model_copy(update={"memory_total": 7 * 2**30})])
 
     Bench(Config(), poll=False, debug_tracebacks=True).run()
 
