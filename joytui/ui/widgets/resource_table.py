@@ -275,6 +275,8 @@ class ResourceTable(CursorKeys, TableDrawing, ScrollView, can_focus=True):
         if unmarked:
             self.post_message(self.MarksChanged(len(self.marked)))
         cells = self._cells_fn()
+        top = int(self.scroll_offset.y)
+        bottom = top + self.size.height
         for r in changed:
             key = r.key
             before = self._rows.get(key)
@@ -290,15 +292,17 @@ class ResourceTable(CursorKeys, TableDrawing, ScrollView, can_focus=True):
                 if new != self._sort_keys.get(key):
                     self._sort_keys[key] = new
                     reorder = True
-                elif before is not None and cells(before) == cells(r):
-                    continue  # what the row shows is the same: its line stays as drawn
+                elif (
+                    before is not None
+                    and top <= self._index[key] < bottom
+                    and cells(before) == cells(r)
+                ):
+                    continue  # on screen, and what it shows is the same: its line stays
                 dirty.append(key)
             self._versions[key] = self._versions.get(key, 0) + 1
         if reorder:
             self._rebuild()
             return
-        top = int(self.scroll_offset.y)
-        bottom = top + self.size.height
         for key in dirty:
             row = self._index[key]
             if top <= row < bottom:
