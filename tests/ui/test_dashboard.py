@@ -175,3 +175,22 @@ async def test_keymap_rebinds_the_cursor_keys(demo_config):
         assert table.cursor_row == 2
         await pilot.press("k", "down")
         assert table.cursor_row == 1
+
+
+async def test_a_change_a_row_does_not_show_leaves_its_line_as_drawn(demo_config):
+    app = make_app(demo_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(ResourceTable)
+        key = table.visible_keys()[0]
+        r = app.session.store.get(key)
+        assert r is not None
+        drawn = table.render_line(1)
+        # Nothing the row shows: the same line (the cached strip itself), not a redraw.
+        table.apply_changes(changed=[r.model_copy(update={"detail": {**r.detail, "x": 1}})])
+        assert table.render_line(1) is drawn
+        # Its name: the line is drawn again, with it.
+        renamed = r.model_copy(update={"name": f"{r.name}-renamed"})
+        table.apply_changes(changed=[renamed])
+        row = table.ordered_keys().index(key) - int(table.scroll_offset.y) + 1
+        assert f"{r.name}-renamed" in table.render_line(row).text
