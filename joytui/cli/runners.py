@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from joytui.cli.common import (
     EXIT_OK,
@@ -15,6 +16,8 @@ from joytui.cli.common import (
     check_theme,
     load_from_args,
 )
+
+T = TypeVar("T")
 
 # -- the dashboard --------------------------------------------------------------------------------
 
@@ -40,17 +43,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the simulator in a background thread and run the dashboard on it."""
     from joytui.config import Config
     from joytui.sim.base import SimOptions
-    from joytui.sim.faults import FaultSpecError
     from joytui.sim.server import SimServer
 
-    if not 1 <= args.machines <= 50_000:
-        raise UsageError("--machines must be between 1 and 50000")
+    _check_machines(args)
     check_theme(args.theme)
     options = SimOptions(seed=args.seed, machines=args.machines, speed=args.speed)
-    try:
-        server = SimServer(options, faults=",".join(args.faults or []) or None)
-    except FaultSpecError as exc:
-        raise UsageError(f"--faults: {exc}") from None
+    server = _with_faults(SimServer, options, args)
     with server:
         # Polled like a real config (every 5 s by default): the demo shows what a newcomer's
         # own fleet will look like, and costs what it will.
@@ -70,11 +68,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     """Serve the simulator in the foreground until interrupted."""
     from joytui.sim.base import SimOptions
-    from joytui.sim.faults import FaultSpecError
     from joytui.sim.server import bind_loopback, make_server
 
-    if not 1 <= args.machines <= 50_000:
-        raise UsageError("--machines must be between 1 and 50000")
+    _check_machines(args)
     if args.speed < 0:
         raise UsageError("--speed must be 0 or more")
     if not 0 <= args.port <= 65535:
@@ -88,10 +84,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     )
     from joytui.sim.app import Simulator
 
-    try:
-        simulator = Simulator(options, faults=",".join(args.faults or []) or None)
-    except FaultSpecError as exc:
-        raise UsageError(f"--faults: {exc}") from None
+    simulator = _with_faults(Simulator, options, args)
     try:
         sock = bind_loopback(args.port)
     except OSError as exc:
@@ -115,6 +108,21 @@ def cmd_sim(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return EXIT_OK
+
+
+def _check_machines(args: argparse.Namespace) -> None:
+    if not 1 <= args.machines <= 50_000:
+        raise UsageError("--machines must be between 1 and 50000")
+
+
+def _with_faults(make: Callable[..., T], options: Any, args: argparse.Namespace) -> T:
+    """``make(options, faults=...)`` with the ``--faults`` given; a bad spec is a usage error."""
+    from joytui.sim.faults import FaultSpecError
+
+    try:
+        return make(options, faults=",".join(args.faults or []) or None)
+    except FaultSpecError as exc:
+        raise UsageError(f"--faults: {exc}") from None
 
 
 def _write_private(path: Path, text: str) -> None:
