@@ -156,6 +156,9 @@ def test_sse_stall_goes_silent_then_resumes(sim, api):
 
 
 def test_stream_ends_when_the_client_leaves(sim, sim_http, api):
+    # The fleet's clock stands still: the backend cannot be swept (its stream would end, and
+    # its watcher go, on its own) while the test looks at who is watching it.
+    sim.simulator.clock.set_speed(0)
     bid = a_backend(api, "ready")
     backend = sim.simulator.providers["jamsocket"].backends[bid]
     with connect_sse(sim_http, "GET", f"/v2/backend/{bid}/status/stream", timeout=3) as source:
